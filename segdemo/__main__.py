@@ -1,0 +1,5 @@
+import sys
+
+from segdemo.cli import main
+
+sys.exit(main())

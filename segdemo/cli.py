@@ -1,0 +1,253 @@
+"""``python -m segdemo <command>``: models, train, eval, predict, bench, finetune, bench-loop."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from segdemo.fileio import ImageError
+from segdemo.weights import WeightsError
+
+
+class CommandError(Exception):
+    """A failure to report to the user as one line, with a non-zero exit code."""
+
+
+def _print_json(payload) -> None:
+    print(json.dumps(payload, separators=(",", ":")))
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from segdemo.bench import count_params
+    from segdemo.models import build_model, get_spec, list_models, shipped_weights
+
+    rows = []
+    for name in list_models():
+        spec, entry = get_spec(name), shipped_weights(name)
+        rows.append({"name": name, "family": spec.family, "config": spec.config, "summary": spec.summary,
+                     "params": count_params(build_model(name)),
+                     "weights": entry.to_dict() if entry is not None else None})
+    if args.json:
+        _print_json(rows)
+        return 0
+    print(f"{'model':<16} {'family':<7} {'config':<8} {'params':>9}  weights")
+    for row in rows:
+        weights = row["weights"]
+        shipped = (f"{weights['version']} val mIoU {weights['metrics']['val']['miou']:.3f}"
+                   if weights and "metrics" in weights else "-")
+        print(f"{row['name']:<16} {row['family']:<7} {row['config']:<8} {row['params'] / 1e6:>8.2f}M  {shipped}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from segdemo.bench import count_gflops, count_params
+    from segdemo.data import Augment, SegmentationDataset
+    from segdemo.labels import dataset_labels
+    from segdemo.models import build_model
+    from segdemo.train import TrainConfig, distributed_context, fit, machine_description, write_history
+    from segdemo.weights import WeightsEntry, save_weights, write_entry
+
+    rank, world = distributed_context()
+    labels = dataset_labels(args.data)
+    out = Path(args.out).with_suffix(".safetensors")
+    model_kwargs = {} if args.input_scale is None else {"input_scale": args.input_scale}
+    model = build_model(args.model, num_classes=labels.num_classes, weights=args.init, **model_kwargs)
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                         class_weight_power=args.class_weight_power, seconds=args.seconds, patience=args.patience,
+                         val_every=args.val_every, seed=args.seed,
+                         augment=Augment(crop=tuple(args.crop), base_size=args.base_size,
+                                         scale_range=tuple(args.scale_range)))
+    train_set = SegmentationDataset.from_split(args.data, args.train_split, labels=labels, augment=config.augment)
+    val_set = SegmentationDataset.from_split(args.data, args.val_split, labels=labels) if args.val_split else None
+    command = "python -m segdemo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if world > 1:
+        command = f"torchrun --nproc_per_node {world} -m segdemo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    meta = {"family": args.model.split("_")[0], "params": count_params(model), "gflops": round(count_gflops(model), 3),
+            "recipe": {"command": command, "epochs": args.epochs, "machine": machine_description(),
+                       "processes": world, "config": config.to_dict(), "train_split": args.train_split,
+                       "data": Path(args.data).name}}
+    if rank == 0:
+        print(f"training {args.model} on {len(train_set)} images of {args.data} ({labels.name}), "
+              f"{meta['params'] / 1e6:.2f}M params, {meta['gflops']:.2f} GFLOP; config {config.to_dict()}", flush=True)
+
+    def on_best(best_model, metrics, epoch) -> None:
+        save_weights(best_model, out, model_name=args.model, labels=labels, input_scale=best_model.input_scale,
+                     mean=config.mean, std=config.std, version=args.version,
+                     meta={**meta, "best_epoch": epoch, "metrics": {args.val_split: metrics}})
+
+    def on_epoch(record) -> None:
+        val = f" val mIoU {record.val['miou']:.4f} acc {record.val['pixel_acc']:.4f}" if record.val else ""
+        print(f"epoch {record.epoch + 1} step {record.step} {record.seconds:.0f}s loss {record.loss:.4f}{val}", flush=True)
+
+    checkpoint = out.with_suffix(".last.safetensors")
+    result = fit(model, labels, train_set, val_set, config, checkpoint=checkpoint, resume=args.resume,
+                 on_epoch=on_epoch, on_best=on_best if val_set is not None else None)
+    if rank != 0:
+        return 0
+    if val_set is None:
+        on_best(model, None, result.history[-1].epoch if result.history else 0)
+    write_history(out, result.history)
+    entry = WeightsEntry.from_json(out.with_suffix(".json"))
+    entry.meta["recipe"].update(seconds=result.seconds, epochs_run=len(result.history), stopped=result.stopped)
+    write_entry(entry)
+    best = result.best_metrics
+    print(f"done in {result.seconds:.0f}s ({result.stopped}); best val mIoU "
+          f"{best['miou']:.4f} at epoch {result.best_epoch + 1}" if best else f"done in {result.seconds:.0f}s")
+    print(f"weights: {out}")
+    return 0
+
+
+def _predictor(model: str, weights: str | None):
+    from segdemo.inference import Predictor, configure_threads
+
+    configure_threads()
+    return Predictor.from_weights(model, weights or "default")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from segdemo.data import SegmentationDataset
+    from segdemo.labels import dataset_labels
+    from segdemo.train import evaluate
+
+    predictor = _predictor(args.model, args.weights)
+    labels = dataset_labels(args.data)
+    if not labels.same_classes(predictor.labels):
+        raise CommandError(f"label sets differ: {args.data} has {labels.name} {list(labels.names)}, the weights "
+                           f"have {predictor.labels.name} {list(predictor.labels.names)}")
+    started = time.perf_counter()
+    dataset = SegmentationDataset.from_split(args.data, args.split, labels=labels)
+    metrics = evaluate(predictor, dataset)
+    metrics.update(model=args.model, version=predictor.version, split=args.split,
+                   seconds=round(time.perf_counter() - started, 2))
+    print(f"{args.model} {predictor.version} on {args.data} [{args.split}], {metrics['images']} images: "
+          f"mIoU {metrics['miou']:.4f}  pixel acc {metrics['pixel_acc']:.4f}  mean acc {metrics['mean_acc']:.4f}")
+    for name, iou in metrics["per_class_iou"].items():
+        print(f"  {name:<14} {'-' if iou is None else f'{iou:.4f}'}")
+    if args.json:
+        _print_json(metrics)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from segdemo.fileio import atomic_save_image, read_rgb
+    from segdemo.labels import mask_to_palette_image, overlay
+    from PIL import Image
+
+    predictor = _predictor(args.model, args.weights)
+    out = Path(args.out)
+    failures = 0
+    for source in args.input:
+        try:
+            image = read_rgb(source)
+            prediction = predictor.predict_arrays([image])[0]
+        except (ImageError, ValueError) as err:
+            print(f"error: {source}: {err}", file=sys.stderr)
+            failures += 1
+            continue
+        stem = Path(source).stem
+        atomic_save_image(out / f"{stem}.png", mask_to_palette_image(prediction.mask, predictor.labels))
+        blended = overlay(image, prediction.mask, predictor.labels, args.alpha)
+        atomic_save_image(out / f"{stem}_overlay.png", Image.fromarray(blended))
+        print(f"{source} -> {out / (stem + '.png')}, {out / (stem + '_overlay.png')}")
+    if failures:
+        raise CommandError(f"{failures} of {len(args.input)} images failed")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from segdemo.bench import bench_row, conv_ceiling_gflops
+    from segdemo.inference import Predictor, configure_threads
+    from segdemo.models import build_model, list_models, shipped_weights
+
+    configure_threads()
+    ceiling = conv_ceiling_gflops()
+    rows = []
+    names = list_models(config="compact") if args.all else [n for n in list_models() if shipped_weights(n)]
+    if not names:
+        print("no model has shipped weights; `bench --all` measures the compact configurations with random weights")
+    for name in names:
+        if args.all:
+            predictor = Predictor(build_model(name), name=name, version="random")
+        else:
+            predictor = Predictor.from_weights(name)
+        row = bench_row(name, predictor, ceiling, runs=args.runs)
+        rows.append(row)
+        print(f"{name:<16} {row['params'] / 1e6:6.2f}M {row['gflops']:7.2f} GFLOP  p50 {row['ms_p50']:7.1f} ms  "
+              f"p90 {row['ms_p90']:7.1f} ms  {row['achieved_gflops_per_s']:6.1f} GFLOP/s "
+              f"({row['efficiency'] * 100:.0f}% of {ceiling:.0f})", flush=True)
+    if args.json:
+        _print_json(rows)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m segdemo", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    models = commands.add_parser("models", help="list registered models and their shipped weights")
+    models.add_argument("--json", action="store_true", help="print the list as JSON on the last line")
+    models.set_defaults(run=cmd_models)
+
+    train = commands.add_parser("train", help="train a model on a dataset folder")
+    train.add_argument("--model", required=True)
+    train.add_argument("--data", required=True, help="dataset folder (images/, masks/, splits/)")
+    train.add_argument("--train-split", default="train")
+    train.add_argument("--val-split", default="val", help="'' to train without validation")
+    train.add_argument("--out", required=True, help="output weights file (.safetensors; a .json entry is written beside it)")
+    train.add_argument("--init", default=None, help="start from weights: 'default' (shipped) or a .safetensors file")
+    train.add_argument("--epochs", type=int, default=60)
+    train.add_argument("--batch-size", type=int, default=8)
+    train.add_argument("--lr", type=float, default=3e-3)
+    train.add_argument("--weight-decay", type=float, default=1e-4)
+    train.add_argument("--class-weight-power", type=float, default=0.5,
+                       help="median-frequency class weights raised to this power (1 = SegNet's, 0 = none)")
+    train.add_argument("--crop", type=int, nargs=2, default=(352, 480), metavar=("H", "W"))
+    train.add_argument("--base-size", type=int, default=360, help="shorter image side before scale jitter")
+    train.add_argument("--scale-range", type=float, nargs=2, default=(0.75, 1.5), metavar=("LOW", "HIGH"))
+    train.add_argument("--input-scale", type=float, default=None, help="resolution the model runs at (fraction)")
+    train.add_argument("--seconds", type=float, default=None, help="time budget; the schedule fits into it")
+    train.add_argument("--patience", type=int, default=None, help="stop after this many validations without gain")
+    train.add_argument("--val-every", type=int, default=1)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--version", default="v1", help="version label stored in the weights entry")
+    train.add_argument("--resume", action="store_true", help="continue from OUT.last.safetensors if present")
+    train.set_defaults(run=cmd_train)
+
+    evaluate = commands.add_parser("eval", help="score weights on a dataset split")
+    evaluate.add_argument("--model", required=True)
+    evaluate.add_argument("--weights", default=None, help="a .safetensors file (default: the shipped weights)")
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--split", required=True)
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(run=cmd_eval)
+
+    predict = commands.add_parser("predict", help="segment images into palette-PNG masks and overlays")
+    predict.add_argument("--model", required=True)
+    predict.add_argument("--weights", default=None)
+    predict.add_argument("--input", required=True, nargs="+")
+    predict.add_argument("--out", required=True)
+    predict.add_argument("--alpha", type=float, default=0.5, help="overlay opacity, 0-1")
+    predict.set_defaults(run=cmd_predict)
+
+    bench = commands.add_parser("bench", help="latency and efficiency at 360x480")
+    bench.add_argument("--all", action="store_true", help="every compact configuration, random weights")
+    bench.add_argument("--runs", type=int, default=20)
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(run=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (CommandError, ImageError, WeightsError, ValueError, FileNotFoundError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,97 @@
+"""From an image to a class mask and per-pixel confidence at the image's native size."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from segdemo.data import normalize
+from segdemo.fileio import read_rgb
+from segdemo.labels import CAMVID11, LabelSet
+from segdemo.models import MIN_INPUT_SIZE, SegmentationModel, build_model
+from segdemo.weights import IMAGENET_MEAN, IMAGENET_STD, WeightsEntry, WeightsError, resolve_entry
+
+MAX_MODEL_SIDE = 1024
+"""Images whose longer side exceeds this are downscaled for the model; masks come back at native size."""
+
+
+def configure_threads() -> int:
+    """Use every core the process may run on for intra-op work; return the thread count."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    torch.set_num_threads(max(1, cores))
+    return torch.get_num_threads()
+
+
+@dataclass
+class Prediction:
+    """``mask``: uint8 (H, W) class indices; ``confidence``: float32 (H, W) top-class softmax probability."""
+
+    mask: np.ndarray
+    confidence: np.ndarray
+
+
+class Predictor:
+    """A model in eval mode with its label set and input normalisation, ready for fast CPU inference."""
+
+    def __init__(self, model: SegmentationModel, *, labels: LabelSet = CAMVID11,
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD, name: str = "", version: str = "") -> None:
+        if model.num_classes != labels.num_classes:
+            raise ValueError(f"model has {model.num_classes} classes, label set {labels.name!r} has {labels.num_classes}")
+        self.model = model.eval().to(memory_format=torch.channels_last)
+        self.labels, self.mean, self.std = labels, tuple(mean), tuple(std)
+        self.name, self.version = name, version
+
+    @classmethod
+    def from_weights(cls, name: str, weights: str | Path | WeightsEntry = "default") -> "Predictor":
+        """Load a registered model with weights (``"default"`` = shipped); sha256 verified."""
+        from segdemo.models import shipped_weights
+
+        entry = shipped_weights(name) if weights == "default" else resolve_entry(weights)
+        if entry is None:
+            raise WeightsError(f"model {name!r} has no shipped weights")
+        model = build_model(name, weights=entry)
+        return cls(model, labels=entry.labels, mean=entry.mean, std=entry.std, name=name, version=entry.version)
+
+    @torch.inference_mode()
+    def predict_arrays(self, images: list[np.ndarray]) -> list[Prediction]:
+        """RGB uint8 arrays (H, W, 3) → one Prediction each, at each image's own size."""
+        results = []
+        for image in images:
+            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                raise ValueError(f"expected an RGB uint8 array (H, W, 3), got {image.dtype} {image.shape}")
+            height, width = image.shape[:2]
+            if min(height, width) < MIN_INPUT_SIZE:
+                raise ValueError(f"image is {width}x{height}: at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE} pixels needed")
+            x = normalize(torch.from_numpy(image).permute(2, 0, 1), self.mean, self.std)[None]
+            scale = min(1.0, MAX_MODEL_SIDE / max(height, width))
+            if scale < 1.0:
+                size = (max(MIN_INPUT_SIZE, round(height * scale)), max(MIN_INPUT_SIZE, round(width * scale)))
+                x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+            logits = self.model(x.contiguous(memory_format=torch.channels_last))
+            if scale < 1.0:
+                logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
+            probability, mask = logits[0].softmax(0).max(0)
+            results.append(Prediction(mask=mask.to(torch.uint8).numpy(), confidence=probability.float().numpy()))
+        return results
+
+    def predict_batch(self, images: list[np.ndarray]) -> list[Prediction]:
+        """Same-size images run as one batch; mixed sizes fall back to one at a time."""
+        if len({image.shape for image in images}) != 1 or max(images[0].shape[:2]) > MAX_MODEL_SIDE:
+            return self.predict_arrays(images)
+        with torch.inference_mode():
+            batch = normalize(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2), self.mean, self.std)
+            probability, mask = self.model(batch.contiguous(memory_format=torch.channels_last)).softmax(1).max(1)
+        return [Prediction(mask=m.to(torch.uint8).numpy(), confidence=p.numpy()) for m, p in zip(mask, probability)]
+
+    def predict(self, image) -> Prediction:
+        """Any image source (path, bytes, Pillow image of any mode, or RGB uint8 array) → Prediction."""
+        array = image if isinstance(image, np.ndarray) else read_rgb(image)
+        return self.predict_arrays([array])[0]

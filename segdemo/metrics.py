@@ -1,0 +1,59 @@
+"""Confusion-matrix metrics: pixel accuracy, mean class accuracy, per-class IoU and mIoU, void ignored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class ConfusionMatrix:
+    """Accumulates a (K, K) matrix: rows = ground truth, columns = prediction; ``ignore_index`` pixels skipped."""
+
+    num_classes: int
+    ignore_index: int = 255
+
+    def __post_init__(self) -> None:
+        self.matrix = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+
+    def update(self, prediction, target) -> None:
+        """Add a batch: integer arrays/tensors of equal shape; target values in 0..K-1 or ``ignore_index``."""
+        if isinstance(prediction, torch.Tensor):
+            prediction = prediction.detach().cpu().numpy()
+        if isinstance(target, torch.Tensor):
+            target = target.detach().cpu().numpy()
+        prediction, target = np.asarray(prediction).ravel(), np.asarray(target).ravel()
+        if prediction.shape != target.shape:
+            raise ValueError(f"prediction and target sizes differ: {prediction.shape} vs {target.shape}")
+        keep = (target != self.ignore_index) & (target < self.num_classes)
+        index = target[keep].astype(np.int64) * self.num_classes + prediction[keep].astype(np.int64)
+        self.matrix += np.bincount(index, minlength=self.num_classes ** 2).reshape(self.num_classes, self.num_classes)
+
+    def merge(self, other: "ConfusionMatrix") -> None:
+        self.matrix += other.matrix
+
+    def compute(self, names: tuple[str, ...] | list[str] | None = None) -> dict:
+        """Metrics as fractions in [0, 1].
+
+        ``miou`` averages IoU over classes present in the ground truth or the predictions; a class with
+        neither has IoU None and is left out. ``mean_acc`` averages recall over classes present in the
+        ground truth.
+        """
+        matrix = self.matrix.astype(np.float64)
+        true_positive = np.diag(matrix)
+        gt_count, pred_count = matrix.sum(1), matrix.sum(0)
+        union = gt_count + pred_count - true_positive
+        total = matrix.sum()
+        iou = [float(tp / u) if u > 0 else None for tp, u in zip(true_positive, union)]
+        recall = [float(tp / g) for tp, g in zip(true_positive, gt_count) if g > 0]
+        names = list(names) if names is not None else [str(i) for i in range(self.num_classes)]
+        present = [v for v in iou if v is not None]
+        return {
+            "pixel_acc": float(true_positive.sum() / total) if total else 0.0,
+            "mean_acc": float(np.mean(recall)) if recall else 0.0,
+            "miou": float(np.mean(present)) if present else 0.0,
+            "per_class_iou": dict(zip(names, iou)),
+            "pixels": int(total),
+        }

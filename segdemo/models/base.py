@@ -1,0 +1,69 @@
+"""What every segdemo model shares: input checks, internal resolution, padding to the network's stride."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MIN_INPUT_SIZE = 16
+"""Smallest accepted input side, in pixels."""
+
+
+class SegmentationModel(nn.Module):
+    """Base class. ``forward``: float (N, in_channels, H, W) → logits (N, num_classes, H, W), any H, W ≥ 16.
+
+    Subclasses implement ``forward_padded`` on inputs whose sides are multiples of ``stride``. With
+    ``input_scale`` < 1 the network runs at that fraction of the input resolution and its logits are
+    upsampled bilinearly back to (H, W).
+    """
+
+    def __init__(self, *, num_classes: int, in_channels: int, stride: int, input_scale: float = 1.0) -> None:
+        super().__init__()
+        if num_classes < 1 or in_channels < 1:
+            raise ValueError("num_classes and in_channels must be positive")
+        if not 0.0 < input_scale <= 1.0:
+            raise ValueError(f"input_scale must lie in (0, 1], got {input_scale}")
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.stride = stride
+        self.input_scale = input_scale
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"expected input (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        height, width = x.shape[-2:]
+        if min(height, width) < MIN_INPUT_SIZE:
+            raise ValueError(f"input {height}x{width} is too small: segdemo models need at least "
+                             f"{MIN_INPUT_SIZE}x{MIN_INPUT_SIZE} pixels")
+        if self.input_scale != 1.0:
+            size = (max(MIN_INPUT_SIZE, round(height * self.input_scale)), max(MIN_INPUT_SIZE, round(width * self.input_scale)))
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=not self.training)
+        run_h, run_w = x.shape[-2:]
+        pad_h, pad_w = -run_h % self.stride, -run_w % self.stride
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        logits = self.forward_padded(x)[..., :run_h, :run_w]
+        if (run_h, run_w) != (height, width):
+            logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
+        return logits
+
+    def classifier(self) -> nn.Module:
+        """The layer(s) that map features to class scores; replaced when the label set changes."""
+        raise NotImplementedError
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Re-initialise the class-score layers for ``num_classes`` classes, keeping everything else."""
+        raise NotImplementedError
+
+
+def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3) -> nn.Sequential:
+    """Conv (no bias) → BatchNorm → ReLU, 'same' padding."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )

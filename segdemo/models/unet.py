@@ -1,0 +1,79 @@
+"""U-Net (Ronneberger, Fischer, Brox, MICCAI 2015): a contracting path and a symmetric expanding path whose
+up-convolved features are concatenated with the same-level contracting features at every level."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from segdemo.models.base import SegmentationModel, conv_bn_relu
+from segdemo.models.registry import register_model
+
+
+class DoubleConv(nn.Sequential):
+    """Two 3x3 conv → BN → ReLU layers (the unit of both paths)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(conv_bn_relu(in_channels, out_channels), conv_bn_relu(out_channels, out_channels))
+
+
+class Down(nn.Sequential):
+    """2x2 max-pool, then a DoubleConv: one step down the contracting path."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(nn.MaxPool2d(2), DoubleConv(in_channels, out_channels))
+
+
+class Up(nn.Module):
+    """2x2 up-convolution halving the channels, concatenation with the skip, then a DoubleConv."""
+
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_channels, in_channels // 2, 2, stride=2)
+        self.conv = DoubleConv(in_channels // 2 + skip_channels, out_channels)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.cat([skip, self.up(x)], dim=1))
+
+
+class UNet(SegmentationModel):
+    """U-Net with ``len(widths)`` levels; ``widths[i]`` channels at level i (stride 2**i)."""
+
+    def __init__(self, *, widths: tuple[int, ...], num_classes: int, in_channels: int, input_scale: float) -> None:
+        super().__init__(num_classes=num_classes, in_channels=in_channels, stride=2 ** (len(widths) - 1),
+                         input_scale=input_scale)
+        self.widths = tuple(widths)
+        self.inc = DoubleConv(in_channels, widths[0])
+        self.downs = nn.ModuleList(Down(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.ups = nn.ModuleList(Up(b, a, a) for a, b in zip(reversed(widths[:-1]), reversed(widths[1:])))
+        self.head = nn.Conv2d(widths[0], num_classes, 1)
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        skips = [self.inc(x)]
+        for down in self.downs:
+            skips.append(down(skips[-1]))
+        x = skips.pop()
+        for up in self.ups:
+            x = up(x, skips.pop())
+        return self.head(x)
+
+    def classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.head = nn.Conv2d(self.widths[0], num_classes, 1)
+
+
+@register_model(family="unet", config="paper")
+def unet(*, num_classes: int = 11, in_channels: int = 3, input_scale: float = 1.0) -> UNet:
+    """U-Net as in the paper: 5 levels, 64 to 1024 channels (with padding and BatchNorm)."""
+    return UNet(widths=(64, 128, 256, 512, 1024), num_classes=num_classes, in_channels=in_channels,
+                input_scale=input_scale)
+
+
+@register_model(family="unet", config="compact")
+def unet_compact(*, num_classes: int = 11, in_channels: int = 3, input_scale: float = 0.5,
+                 widths: tuple[int, ...] = (16, 32, 64, 128, 256)) -> UNet:
+    """U-Net with 5 levels, 16 to 256 channels, run at half resolution: sized for a laptop CPU."""
+    return UNet(widths=widths, num_classes=num_classes, in_channels=in_channels, input_scale=input_scale)

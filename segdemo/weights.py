@@ -1,0 +1,127 @@
+"""Weights as data: a safetensors file plus a JSON entry describing it (sha256, label set, input, metrics, recipe).
+
+``foo.safetensors`` is always described by ``foo.json`` beside it. Loading checks the sha256 recorded in the
+entry and refuses a mismatch. No pickles anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save as save_tensors
+
+from segdemo.fileio import atomic_write_bytes, atomic_write_text, sha256_file
+from segdemo.labels import CAMVID11, LabelSet
+
+SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class WeightsError(ValueError):
+    """A weights file that is missing, damaged or does not match its entry."""
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    """One weights file and what is known about it.
+
+    ``input_scale``: fraction of the input resolution the network runs at; ``mean``/``std``: per-channel
+    normalisation of RGB values in [0, 1]. ``meta`` holds the rest (params, gflops, recipe, metrics, ...).
+    """
+
+    model: str
+    file: Path
+    sha256: str
+    labels: LabelSet = CAMVID11
+    input_scale: float = 1.0
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    version: str = "v0"
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def json_path(self) -> Path:
+        return self.file.with_suffix(".json")
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model, "file": self.file.name, "sha256": self.sha256, "version": self.version,
+            "labels": self.labels.to_dict(),
+            "input": {"scale": self.input_scale, "mean": list(self.mean), "std": list(self.std)},
+            **self.meta,
+        }
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "WeightsEntry":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+            known = {"model", "file", "sha256", "version", "labels", "input"}
+            return cls(
+                model=data["model"], file=path.parent / data["file"], sha256=data["sha256"],
+                labels=LabelSet.from_dict(data["labels"]), input_scale=float(data["input"]["scale"]),
+                mean=tuple(data["input"]["mean"]), std=tuple(data["input"]["std"]),
+                version=str(data.get("version", "v0")),
+                meta={k: v for k, v in data.items() if k not in known},
+            )
+        except FileNotFoundError:
+            raise WeightsError(f"no weights entry at {path}") from None
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise WeightsError(f"{path}: not a valid weights entry: {err}") from err
+
+    def load_state_dict(self) -> dict[str, torch.Tensor]:
+        """Verify the sha256 and read the tensors; raise WeightsError on any mismatch or damage."""
+        if not self.file.is_file():
+            raise WeightsError(f"weights file missing: {self.file}")
+        actual = sha256_file(self.file)
+        if actual != self.sha256:
+            raise WeightsError(f"sha256 mismatch for {self.file.name}: expected {self.sha256[:12]}…, "
+                               f"file has {actual[:12]}… (damaged or replaced); refusing to load it")
+        try:
+            return load_file(self.file)
+        except (SafetensorError, OSError, ValueError) as err:
+            raise WeightsError(f"{self.file.name}: not a readable safetensors file: {err}") from err
+
+
+def resolve_entry(source: str | Path | WeightsEntry) -> WeightsEntry:
+    """A WeightsEntry, or a path to ``.json`` / ``.safetensors`` → the entry (its JSON must exist)."""
+    if isinstance(source, WeightsEntry):
+        return source
+    path = Path(source)
+    return WeightsEntry.from_json(path if path.suffix == ".json" else path.with_suffix(".json"))
+
+
+def save_weights(model: torch.nn.Module, path: str | Path, *, model_name: str, labels: LabelSet,
+                 input_scale: float, mean=IMAGENET_MEAN, std=IMAGENET_STD, version: str = "v0",
+                 meta: dict | None = None) -> WeightsEntry:
+    """Write ``model``'s state as safetensors and its JSON entry, both atomically; return the entry."""
+    path = Path(path).with_suffix(".safetensors")
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    atomic_write_bytes(path, save_tensors(state))
+    entry = WeightsEntry(model=model_name, file=path, sha256=sha256_file(path), labels=labels,
+                         input_scale=input_scale, mean=tuple(mean), std=tuple(std), version=version,
+                         meta=dict(meta or {}))
+    write_entry(entry)
+    return entry
+
+
+def write_entry(entry: WeightsEntry) -> None:
+    """(Re)write the JSON entry beside the weights file, atomically."""
+    atomic_write_text(entry.json_path, json.dumps(entry.to_dict(), indent=1) + "\n")
+
+
+def shipped_entries(directory: Path = SHIPPED_WEIGHTS_DIR) -> dict[str, WeightsEntry]:
+    """The weights shipped in ``weights/``, by model name (entries that fail to parse are skipped)."""
+    entries = {}
+    for path in sorted(directory.glob("*.json")):
+        try:
+            entry = WeightsEntry.from_json(path)
+        except WeightsError:
+            continue
+        entries[entry.model] = entry
+    return entries
