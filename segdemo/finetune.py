@@ -1,0 +1,256 @@
+"""Fine-tune the live model of a workspace on its corrected samples, in the background, with proof.
+
+The job trains on the workspace's ``train`` samples, measures held-out mIoU before and after, writes a new
+version ``checkpoints/<model>/vN`` and promotes it only if held-out mIoU did not get worse. One job runs
+per workspace at a time; segmentation is untouched while it runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from segdemo.data import Augment, SegmentationDataset
+from segdemo.inference import Predictor
+from segdemo.models import SegmentationModel, build_model, shipped_weights
+from segdemo.store import SHIPPED, StoreError, Workspace
+from segdemo.train import TrainConfig, evaluate, fit, machine_description
+from segdemo.weights import IMAGENET_MEAN, IMAGENET_STD, WeightsEntry, save_weights
+
+
+class JobBusy(RuntimeError):
+    """A fine-tune is already running for this workspace."""
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """Defaults chosen to be safe on both a spread of images and one repetitive scene (see README)."""
+
+    seconds: float = 40.0
+    lr: float = 1e-3
+    backbone_lr_mult: float = 0.1
+    batch_size: int = 4
+    freeze_bn: bool = True
+    l2sp: float = 1e-3
+    changed_weight: float = 2.0
+    patience: int = 6
+    max_epochs: int = 300
+    crop: tuple[int, int] = (288, 384)
+    seed: int = 0
+
+
+@dataclass
+class LiveModel:
+    """The model a workspace serves: its weights, version label and whether its classifier is untrained."""
+
+    model: SegmentationModel
+    entry: WeightsEntry | None
+    version: str
+    new_head: bool
+    mean: tuple = IMAGENET_MEAN
+    std: tuple = IMAGENET_STD
+
+    def predictor(self, workspace: Workspace, name: str) -> Predictor:
+        return Predictor(self.model, labels=workspace.labels, mean=self.mean, std=self.std, name=name,
+                         version=self.version)
+
+
+def load_live(workspace: Workspace, name: str) -> LiveModel:
+    """Build ``name`` with the weights live in ``workspace`` (its promoted version, else the shipped ones).
+
+    When those weights have another label set, the classifier is re-initialised (seeded) for the
+    workspace's classes and ``new_head`` is True. Raises WeightsError for damaged weights.
+    """
+    entry = workspace.live_entry(name) or shipped_weights(name)
+    num_classes = workspace.labels.num_classes
+    if entry is None:
+        torch.manual_seed(0)
+        return LiveModel(build_model(name, num_classes=num_classes), None, "untrained", True)
+    torch.manual_seed(0)
+    model = build_model(name, num_classes=num_classes, weights=entry)
+    new_head = not entry.labels.same_classes(workspace.labels)
+    origin = SHIPPED if workspace.live_version(name) == SHIPPED else "workspace"
+    version = f"{origin} {entry.version}" + (" + new head" if new_head else "")
+    return LiveModel(model, entry, version, new_head, tuple(entry.mean), tuple(entry.std))
+
+
+@dataclass
+class FinetuneResult:
+    """``before``/``after``: held-out metrics of the live and the new model; ``version`` None if cancelled."""
+
+    model: str
+    parent: str
+    version: str | None
+    promoted: bool
+    before: dict
+    after: dict | None
+    seconds: float
+    train_ids: list[str]
+    heldout_ids: list[str]
+    stopped: str
+
+
+@dataclass
+class JobState:
+    status: str = "idle"
+    message: str = ""
+    progress: float = 0.0
+    started: float = 0.0
+    finished: float = 0.0
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    result: FinetuneResult | None = None
+
+    def elapsed(self) -> float:
+        if not self.started:
+            return 0.0
+        return (self.finished or time.monotonic()) - self.started
+
+    def remaining(self) -> float:
+        if self.status != "running" or self.progress <= 0:
+            return 0.0
+        return max(0.0, self.elapsed() * (1 - self.progress) / self.progress)
+
+
+_ACTIVE: dict[Path, "FinetuneJob"] = {}
+_ACTIVE_LOCK = threading.Lock()
+
+
+class FinetuneJob:
+    """One fine-tune of ``model`` in ``workspace``. ``start()`` runs it in a thread, ``run()`` in this one."""
+
+    def __init__(self, workspace: Workspace, model: str, settings: FinetuneSettings | None = None) -> None:
+        self.workspace, self.model, self.settings = workspace, model, settings or FinetuneSettings()
+        self.state = JobState()
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def start(self) -> "FinetuneJob":
+        """Claim the workspace and run in a daemon thread; raise JobBusy if another job holds it."""
+        self._claim()
+        self._thread = threading.Thread(target=self._run_claimed, name=f"finetune-{self.model}", daemon=True)
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self) -> FinetuneResult:
+        """Run to the end in the calling thread; raise StoreError / WeightsError / JobBusy on failure."""
+        self._claim()
+        self._run_claimed()
+        if self.state.status == "failed":
+            raise StoreError(self.state.message)
+        return self.state.result
+
+    def _claim(self) -> None:
+        with _ACTIVE_LOCK:
+            current = _ACTIVE.get(self.workspace.root)
+            if current is not None:
+                raise JobBusy(f"a fine-tune of {current.model} is already running in this workspace; "
+                              "wait for it or cancel it")
+            _ACTIVE[self.workspace.root] = self
+        self.state = JobState(status="running", message="preparing", started=time.monotonic())
+
+    def _run_claimed(self) -> None:
+        try:
+            self.state.result = self._finetune()
+            self.state.status = "cancelled" if self.state.result.version is None else "done"
+            self.state.message = describe(self.state.result)
+        except Exception as err:  # reported to the user through the job state
+            self.state.status, self.state.message = "failed", str(err)
+        finally:
+            self.state.finished = time.monotonic()
+            with _ACTIVE_LOCK:
+                _ACTIVE.pop(self.workspace.root, None)
+
+    def _finetune(self) -> FinetuneResult:
+        settings, workspace = self.settings, self.workspace
+        train_ids, heldout_ids = workspace.split_ids("train"), workspace.split_ids("heldout")
+        if not train_ids or not heldout_ids:
+            raise StoreError(f"fine-tuning needs training and held-out samples; this workspace has "
+                             f"{len(train_ids)} training and {len(heldout_ids)} held-out (save at least 3 samples: "
+                             "about 1 in 5 is held out to measure the model)")
+        live = load_live(workspace, self.model)
+        parent = workspace.live_version(self.model)
+        labels = workspace.labels
+        pixel_weights = self._pixel_weights(train_ids)
+        augment = Augment(crop=settings.crop)
+        train_set = SegmentationDataset(workspace.root, train_ids, labels=labels, augment=augment,
+                                        pixel_weights=pixel_weights)
+        heldout_set = SegmentationDataset(workspace.root, heldout_ids, labels=labels)
+        self.state.message = "measuring the live model on held-out samples"
+        before = evaluate(live.predictor(workspace, self.model), heldout_set)
+
+        config = TrainConfig(epochs=settings.max_epochs, batch_size=settings.batch_size, lr=settings.lr,
+                             seconds=settings.seconds, patience=settings.patience, augment=augment,
+                             freeze_bn=settings.freeze_bn and not live.new_head,
+                             backbone_lr_mult=1.0 if live.new_head else settings.backbone_lr_mult,
+                             l2sp=0.0 if live.new_head else settings.l2sp, seed=settings.seed,
+                             mean=live.mean, std=live.std)
+        model = live.model
+        best: dict = {}
+
+        def on_best(current: SegmentationModel, metrics: dict, epoch: int) -> None:
+            best.update(state=copy.deepcopy(current.state_dict()), metrics=metrics, epoch=epoch)
+
+        def on_step(step: int, loss: float, progress: float) -> None:
+            self.state.losses.append((step, round(loss, 4)))
+            self.state.progress = min(progress, 0.99)
+            self.state.message = f"training: step {step}, loss {loss:.3f}"
+
+        result = fit(model, labels, train_set, heldout_set, config, on_best=on_best, on_step=on_step,
+                     should_stop=self._cancel.is_set, progress_bar=False)
+        if result.stopped == "cancelled":
+            return FinetuneResult(self.model, parent, None, False, before, None, result.seconds,
+                                  train_ids, heldout_ids, "cancelled")
+        model.load_state_dict(best["state"])
+        after = best["metrics"]
+        version = workspace.next_version(self.model)
+        promoted = after["miou"] >= before["miou"] or (live.new_head and parent == SHIPPED)
+        save_weights(model, workspace.checkpoint_dir(self.model) / f"{version}.safetensors", model_name=self.model,
+                     labels=labels, input_scale=model.input_scale, mean=live.mean, std=live.std, version=version,
+                     meta={"parent": parent, "train_ids": train_ids, "heldout_ids": heldout_ids,
+                           "metrics": {"heldout_before": before, "heldout": after}, "seconds": result.seconds,
+                           "stopped": result.stopped, "best_epoch": best["epoch"], "created": time.time(),
+                           "recipe": {"settings": asdict(settings), "machine": machine_description()},
+                           "history": [asdict(r) for r in result.history]})
+        if promoted:
+            workspace.set_live(self.model, version)
+        self.state.progress = 1.0
+        return FinetuneResult(self.model, parent, version, promoted, before, after, result.seconds,
+                              train_ids, heldout_ids, result.stopped)
+
+    def _pixel_weights(self, ids: list[str]) -> dict[str, np.ndarray] | None:
+        """Weight ``changed_weight`` where the user changed the model's prediction, 1 elsewhere."""
+        if self.settings.changed_weight == 1.0:
+            return None
+        weights = {}
+        for sample_id in ids:
+            _, prediction, corrected, _ = self.workspace.load_sample(sample_id)
+            weights[sample_id] = np.where(prediction != corrected, self.settings.changed_weight, 1.0)
+        return weights
+
+
+def active_job(workspace: Workspace) -> FinetuneJob | None:
+    with _ACTIVE_LOCK:
+        return _ACTIVE.get(workspace.root)
+
+
+def describe(result: FinetuneResult) -> str:
+    """One line for the user: what changed and whether it went live."""
+    if result.version is None:
+        return "fine-tune cancelled; nothing was saved and the live model is unchanged"
+    verdict = "promoted (now live)" if result.promoted else "kept but NOT promoted: held-out mIoU got worse"
+    return (f"{result.model} {result.version}: held-out mIoU {result.before['miou']:.3f} → {result.after['miou']:.3f} "
+            f"in {result.seconds:.0f}s on {len(result.train_ids)} samples; {verdict}")
+
