@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from segdemo.fileio import ImageError
+from segdemo.finetune import JobBusy
 from segdemo.weights import WeightsError
 
 
@@ -184,6 +185,46 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from segdemo.finetune import FinetuneJob, FinetuneSettings, describe
+    from segdemo.inference import configure_threads
+    from segdemo.store import Workspace
+
+    configure_threads()
+    if not Path(args.workspace).is_dir():
+        raise CommandError(f"no workspace at {args.workspace}")
+    workspace = Workspace(args.workspace)
+    settings = FinetuneSettings() if args.seconds is None else FinetuneSettings(seconds=args.seconds)
+    result = FinetuneJob(workspace, args.model, settings).run()
+    print(describe(result))
+    if args.json:
+        _print_json({"model": result.model, "parent": result.parent, "version": result.version,
+                     "promoted": result.promoted, "miou_before": result.before["miou"],
+                     "miou_after": result.after["miou"], "seconds": result.seconds,
+                     "train_samples": len(result.train_ids), "heldout_samples": len(result.heldout_ids)})
+    return 0
+
+
+def cmd_bench_loop(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from segdemo.finetune import FinetuneSettings, bench_loop
+    from segdemo.inference import configure_threads
+
+    configure_threads()
+    settings = FinetuneSettings() if args.seconds is None else FinetuneSettings(seconds=args.seconds)
+    with tempfile.TemporaryDirectory(prefix="segdemo-loop-") as scratch:
+        row = bench_loop(args.model, args.data, args.split, args.n, settings=settings,
+                         workspace_dir=args.keep_workspace or scratch)
+    print(f"{row['model']} on {args.data} [{args.split}]: {row['n']} corrected, {row['scored']} scored; "
+          f"mIoU {row['miou_before']:.4f} -> {row['miou_after']:.4f} "
+          f"({'promoted ' + str(row['version']) if row['promoted'] else 'not promoted'}), "
+          f"fine-tune {row['seconds']:.1f}s")
+    if args.json:
+        _print_json(row)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m segdemo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -238,6 +279,23 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs", type=int, default=20)
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(run=cmd_bench)
+
+    finetune = commands.add_parser("finetune", help="fine-tune a model on a workspace's corrected samples")
+    finetune.add_argument("--workspace", required=True)
+    finetune.add_argument("--model", required=True)
+    finetune.add_argument("--seconds", type=float, default=None, help="training time budget (default: the app's)")
+    finetune.add_argument("--json", action="store_true")
+    finetune.set_defaults(run=cmd_finetune)
+
+    loop = commands.add_parser("bench-loop", help="simulate correct -> fine-tune on a dataset split and score it")
+    loop.add_argument("--model", required=True)
+    loop.add_argument("--data", required=True)
+    loop.add_argument("--split", required=True)
+    loop.add_argument("--n", type=int, default=10, help="number of images the simulated user corrects")
+    loop.add_argument("--seconds", type=float, default=None, help="training time budget (default: the app's)")
+    loop.add_argument("--keep-workspace", default=None, help="use (and keep) this folder as the workspace")
+    loop.add_argument("--json", action="store_true")
+    loop.set_defaults(run=cmd_bench_loop)
     return parser
 
 
@@ -245,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (CommandError, ImageError, WeightsError, ValueError, FileNotFoundError, OSError) as err:
+    except (CommandError, ImageError, WeightsError, JobBusy, ValueError, FileNotFoundError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

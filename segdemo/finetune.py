@@ -216,7 +216,7 @@ class FinetuneJob:
         model.load_state_dict(best["state"])
         after = best["metrics"]
         version = workspace.next_version(self.model)
-        promoted = after["miou"] >= before["miou"] or (live.new_head and parent == SHIPPED)
+        promoted = should_promote(before["miou"], after["miou"], untrained_head=live.new_head)
         save_weights(model, workspace.checkpoint_dir(self.model) / f"{version}.safetensors", model_name=self.model,
                      labels=labels, input_scale=model.input_scale, mean=live.mean, std=live.std, version=version,
                      meta={"parent": parent, "train_ids": train_ids, "heldout_ids": heldout_ids,
@@ -241,6 +241,11 @@ class FinetuneJob:
         return weights
 
 
+def should_promote(before_miou: float, after_miou: float, *, untrained_head: bool) -> bool:
+    """The promotion guard: held-out mIoU must not get worse, unless the live classifier was never trained."""
+    return untrained_head or after_miou >= before_miou
+
+
 def active_job(workspace: Workspace) -> FinetuneJob | None:
     with _ACTIVE_LOCK:
         return _ACTIVE.get(workspace.root)
@@ -254,3 +259,53 @@ def describe(result: FinetuneResult) -> str:
     return (f"{result.model} {result.version}: held-out mIoU {result.before['miou']:.3f} → {result.after['miou']:.3f} "
             f"in {result.seconds:.0f}s on {len(result.train_ids)} samples; {verdict}")
 
+
+
+def evenly_spaced(ids: list[str], n: int) -> list[str]:
+    """``n`` ids spread over the sorted list: index round(i * (len - 1) / (n - 1)) for i = 0 … n-1."""
+    ordered = sorted(ids)
+    if n < 1 or n > len(ordered):
+        raise ValueError(f"cannot pick {n} of {len(ordered)} ids")
+    if n == 1:
+        return [ordered[0]]
+    return list(dict.fromkeys(ordered[round(i * (len(ordered) - 1) / (n - 1))] for i in range(n)))
+
+
+def bench_loop(model: str, data: str | Path, split: str, n: int, *, settings: FinetuneSettings | None = None,
+               workspace_dir: str | Path) -> dict:
+    """Simulate a user: save ``n`` evenly spaced ids of ``split`` (ground truth as the corrections) into a fresh
+    workspace exactly as the Save button does, fine-tune with the button's defaults, and score the live model
+    on the remaining ids before and after. Fractions in [0, 1]; ``seconds`` is the fine-tune's wall time.
+    """
+    from segdemo.data import image_path, mask_path, read_mask, split_ids
+    from segdemo.fileio import read_rgb
+    from segdemo.labels import dataset_labels
+
+    labels = dataset_labels(data)
+    ids = split_ids(data, split)
+    chosen = evenly_spaced(ids, n)
+    remaining = sorted(set(ids) - set(chosen))
+    if not remaining:
+        raise ValueError(f"split {split!r} has no ids left to score after picking {n}")
+    workspace = Workspace(workspace_dir, labels=labels)
+    predictor = load_live(workspace, model).predictor(workspace, model)
+    for sample_id in chosen:
+        image = read_rgb(image_path(data, sample_id))
+        workspace.save_sample(image, predictor.predict(image).mask, read_mask(mask_path(data, sample_id), labels),
+                              model=model, weights_version=predictor.version, source_name=sample_id)
+    scoring_set = SegmentationDataset(data, remaining, labels=labels)
+    before = evaluate(predictor, scoring_set)
+    started = time.monotonic()
+    result = FinetuneJob(workspace, model, settings).run()
+    seconds = time.monotonic() - started
+    after = evaluate(load_live(workspace, model).predictor(workspace, model), scoring_set)
+    return {
+        "model": model, "data": str(data), "split": split, "n": n, "scored": len(remaining),
+        "miou_before": before["miou"], "miou_after": after["miou"],
+        "pixel_acc_before": before["pixel_acc"], "pixel_acc_after": after["pixel_acc"],
+        "seconds": round(seconds, 2), "train_seconds": result.seconds, "promoted": result.promoted,
+        "version": result.version, "stopped": result.stopped,
+        "train_samples": len(result.train_ids), "heldout_samples": len(result.heldout_ids),
+        "heldout_miou_before": result.before["miou"], "heldout_miou_after": result.after["miou"],
+        "per_class_iou_before": before["per_class_iou"], "per_class_iou_after": after["per_class_iou"],
+    }

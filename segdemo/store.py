@@ -155,7 +155,7 @@ class Workspace:
                 raise StoreError(f"the {name} is {mask.shape[1]}x{mask.shape[0]} but the image is {width}x{height}")
         if (corrected == self.labels.ignore_index).all():
             raise StoreError("the corrected mask is entirely void: paint at least one class before saving")
-        sample_id = self.check_id(sample_id or make_sample_id(source_name, image))
+        sample_id = self.check_id(make_sample_id(source_name, image) if sample_id is None else sample_id)
         with self._locked():
             existing = self.sample_meta(sample_id)
             now = time.time()
@@ -169,10 +169,18 @@ class Workspace:
             meta = SampleMeta(id=sample_id, split=split, width=width, height=height, model=model,
                               weights_version=weights_version, created=created, updated=now,
                               changed_pixels=int((prediction != corrected).sum()), source_name=str(source_name)[:200])
-            atomic_save_image(self.path("images", f"{sample_id}.png"), Image.fromarray(image))
-            atomic_save_image(self.path("predictions", f"{sample_id}.png"), mask_to_palette_image(prediction, self.labels))
-            atomic_save_image(self.path("masks", f"{sample_id}.png"), mask_to_palette_image(corrected, self.labels))
-            atomic_write_text(self.path("meta", f"{sample_id}.json"), json.dumps(asdict(meta), indent=1) + "\n")
+            files = [self.path(folder, f"{sample_id}.png") for folder in ("images", "predictions", "masks")]
+            try:
+                atomic_save_image(files[0], Image.fromarray(image))
+                atomic_save_image(files[1], mask_to_palette_image(prediction, self.labels))
+                atomic_save_image(files[2], mask_to_palette_image(corrected, self.labels))
+                atomic_write_text(self.path("meta", f"{sample_id}.json"), json.dumps(asdict(meta), indent=1) + "\n")
+            except OSError as err:
+                if existing is None:
+                    for path in files:
+                        path.unlink(missing_ok=True)
+                raise StoreError(f"could not save to the workspace ({err.strerror or err}); "
+                                 "nothing was changed") from None
             self._write_splits()
         return meta
 

@@ -1,0 +1,126 @@
+"""The loop: fine-tune job, promotion guard, versions, rollback, refusals, busy and cancel."""
+
+import time
+
+import numpy as np
+import pytest
+
+from conftest import draw_scene, shared_dataset
+from segdemo.finetune import (FinetuneJob, FinetuneSettings, JobBusy, active_job, bench_loop, evenly_spaced,
+                              load_live, should_promote)
+from segdemo.labels import LabelSet
+from segdemo.store import StoreError, Workspace
+from segdemo.weights import WeightsError
+
+MODEL = "fcn8s_compact"
+FAST = FinetuneSettings(seconds=3, crop=(64, 80), batch_size=2)
+
+
+def fill(workspace, count, *, start=0):
+    predictor = load_live(workspace, MODEL).predictor(workspace, MODEL)
+    for seed in range(start, start + count):
+        image, truth = draw_scene(seed)
+        workspace.save_sample(image, predictor.predict(image).mask, truth % workspace.labels.num_classes,
+                              model=MODEL, weights_version=predictor.version, source_name=f"s{seed}.png")
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    fill(ws, 6)
+    return ws
+
+
+def test_promotion_guard():
+    assert should_promote(0.40, 0.40, untrained_head=False)
+    assert should_promote(0.40, 0.45, untrained_head=False)
+    assert not should_promote(0.40, 0.39, untrained_head=False)
+    assert should_promote(0.40, 0.10, untrained_head=True)
+
+
+def test_evenly_spaced_follows_the_rule():
+    ids = [f"{i:03d}" for i in range(101)]
+    assert evenly_spaced(ids, 5) == ["000", "025", "050", "075", "100"]
+    assert evenly_spaced(ids, 1) == ["000"]
+    with pytest.raises(ValueError):
+        evenly_spaced(ids[:3], 4)
+
+
+def test_tiny_end_to_end_fine_tune_writes_a_version_and_promotes(workspace):
+    result = FinetuneJob(workspace, MODEL, FAST).run()
+    assert result.version == "v1" and result.parent == "shipped"
+    assert set(result.train_ids) == set(workspace.split_ids("train"))
+    assert set(result.heldout_ids) == set(workspace.split_ids("heldout"))
+    entry = workspace.versions(MODEL)[0]
+    assert entry.meta["parent"] == "shipped" and entry.meta["metrics"]["heldout"] == result.after
+    assert entry.meta["train_ids"] == result.train_ids and entry.meta["seconds"] > 0
+    if result.promoted:
+        assert workspace.live_version(MODEL) == "v1"
+        assert load_live(workspace, MODEL).version.startswith("workspace v1")
+
+
+def test_rollback_and_promote_any_version(workspace):
+    FinetuneJob(workspace, MODEL, FAST).run()
+    FinetuneJob(workspace, MODEL, FAST).run()
+    assert [e.version for e in workspace.versions(MODEL)] == ["v1", "v2"]
+    workspace.set_live(MODEL, "v1")
+    assert load_live(workspace, MODEL).version.startswith("workspace v1")
+    workspace.set_live(MODEL, "shipped")
+    assert workspace.live_entry(MODEL) is None
+    assert not load_live(workspace, MODEL).version.startswith("workspace")
+
+
+def test_second_job_is_refused_while_one_runs_and_cancel_stops_it(workspace):
+    job = FinetuneJob(workspace, MODEL, FinetuneSettings(seconds=60, crop=(64, 80))).start()
+    try:
+        with pytest.raises(JobBusy, match="already running"):
+            FinetuneJob(workspace, MODEL, FAST).start()
+        assert active_job(workspace) is job
+        time.sleep(1.0)
+    finally:
+        job.cancel()
+        job.join(30)
+    assert job.state.status == "cancelled"
+    assert workspace.versions(MODEL) == [] and workspace.live_version(MODEL) == "shipped"
+    assert active_job(workspace) is None
+    assert FinetuneJob(workspace, MODEL, FAST).run().version == "v1"
+
+
+def test_refuses_without_samples_or_without_training_samples(tmp_path):
+    empty = Workspace(tmp_path / "empty")
+    with pytest.raises(StoreError, match="0 training and 0 held-out"):
+        FinetuneJob(empty, MODEL, FAST).run()
+    only_heldout = Workspace(tmp_path / "heldout")
+    fill(only_heldout, 3)
+    for sample in only_heldout.list_samples():
+        if sample.split == "train":
+            only_heldout.delete_sample(sample.id)
+    with pytest.raises(StoreError, match="0 training"):
+        FinetuneJob(only_heldout, MODEL, FAST).run()
+
+
+def test_new_label_set_gets_a_new_classifier(tmp_path):
+    pets = LabelSet(name="pets", names=("background", "cat", "dog"), colors=((0, 0, 0), (220, 120, 40), (40, 120, 220)))
+    workspace = Workspace(tmp_path / "pets", labels=pets)
+    live = load_live(workspace, MODEL)
+    assert live.new_head and live.model.num_classes == 3
+    fill(workspace, 5)
+    result = FinetuneJob(workspace, MODEL, FAST).run()
+    assert result.promoted and workspace.versions(MODEL)[0].labels == pets
+    assert not load_live(workspace, MODEL).new_head
+
+
+def test_damaged_live_checkpoint_is_refused(workspace):
+    FinetuneJob(workspace, MODEL, FAST).run()
+    workspace.set_live(MODEL, "v1")
+    path = workspace.checkpoint_dir(MODEL) / "v1.safetensors"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        load_live(workspace, MODEL)
+
+
+@pytest.mark.data
+def test_bench_loop_on_camvid_val(tmp_path):
+    root = shared_dataset("camvid")
+    row = bench_loop(MODEL, root, "val", 5, settings=FinetuneSettings(seconds=5), workspace_dir=tmp_path)
+    assert row["scored"] == 96 and 0 <= row["miou_after"] <= 1

@@ -1,0 +1,127 @@
+"""Weights as data: round trips, sha256 refusal, label-set changes, and every shipped weight file."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import CAR, ROAD, SKY, draw_scene, shared_dataset
+from segdemo.bench import count_params
+from segdemo.fileio import sha256_file
+from segdemo.inference import Predictor
+from segdemo.labels import CAMVID11
+from segdemo.models import build_model, list_models, shipped_weights
+from segdemo.weights import WeightsEntry, WeightsError, save_weights, shipped_entries
+
+SHIPPED = sorted(shipped_entries())
+
+
+@pytest.fixture
+def saved(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("fcn8s_compact").eval()
+    entry = save_weights(model, tmp_path / "w.safetensors", model_name="fcn8s_compact", labels=CAMVID11,
+                         input_scale=1.0, version="v7", meta={"note": "test"})
+    return model, entry
+
+
+def test_round_trip_restores_every_tensor(saved):
+    model, entry = saved
+    again = build_model("fcn8s_compact", weights=entry.file)
+    for (name, a), b in zip(model.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(a, b), name
+    loaded = WeightsEntry.from_json(entry.json_path)
+    assert loaded.version == "v7" and loaded.meta["note"] == "test" and loaded.labels == CAMVID11
+    assert loaded.sha256 == sha256_file(entry.file)
+
+
+def test_sha256_mismatch_is_refused(saved):
+    _, entry = saved
+    data = bytearray(entry.file.read_bytes())
+    data[-1] ^= 0xFF
+    entry.file.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        build_model("fcn8s_compact", weights=entry.file)
+
+
+def test_truncated_file_is_refused_even_with_matching_hash(saved):
+    _, entry = saved
+    entry.file.write_bytes(entry.file.read_bytes()[:1000])
+    data = json.loads(entry.json_path.read_text())
+    data["sha256"] = sha256_file(entry.file)
+    entry.json_path.write_text(json.dumps(data))
+    with pytest.raises(WeightsError, match="not a readable safetensors"):
+        build_model("fcn8s_compact", weights=entry.file)
+
+
+def test_weights_for_another_model_are_refused(saved):
+    with pytest.raises(WeightsError, match="not 'unet_compact'"):
+        build_model("unet_compact", weights=saved[1])
+
+
+def test_other_num_classes_keeps_the_trunk_and_resets_the_head(saved):
+    model, entry = saved
+    adapted = build_model("fcn8s_compact", num_classes=3, weights=entry)
+    assert adapted.num_classes == 3
+    assert torch.equal(adapted.backbone.layer1[0].conv1.weight, model.backbone.layer1[0].conv1.weight)
+
+
+def test_missing_entry_is_a_clear_error(tmp_path):
+    with pytest.raises(WeightsError, match="no weights entry"):
+        build_model("fcn8s_compact", weights=tmp_path / "nothing.safetensors")
+
+
+def test_no_pickle_files_are_shipped():
+    from segdemo.weights import SHIPPED_WEIGHTS_DIR
+
+    assert not [p for p in SHIPPED_WEIGHTS_DIR.iterdir() if p.suffix in (".pt", ".pth", ".pkl", ".ckpt", ".bin")]
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no shipped weights yet")
+@pytest.mark.parametrize("name", SHIPPED)
+class TestShippedWeights:
+    def test_loads_and_matches_its_metadata(self, name):
+        entry = shipped_weights(name)
+        assert name in list_models()
+        assert entry.file.suffix == ".safetensors" and entry.sha256 == sha256_file(entry.file)
+        assert entry.file.stat().st_size < 20_000_000
+        model = build_model(name, weights="default")
+        assert count_params(model) == entry.meta["params"]
+        assert model.input_scale == entry.input_scale
+        for key in ("gflops", "recipe", "metrics"):
+            assert key in entry.meta
+        assert {"command", "epochs", "seconds", "machine"} <= set(entry.meta["recipe"])
+        assert set(entry.meta["metrics"]["val"]["per_class_iou"]) == set(entry.labels.names)
+
+    def test_sane_output_on_drawn_scenes(self, name):
+        predictor = Predictor.from_weights(name)
+        for seed in (1, 2):
+            image, truth = draw_scene(seed, 180, 240)
+            mask = predictor.predict(image).mask
+            assert mask.shape == truth.shape and mask.max() < predictor.labels.num_classes
+            # The drawn sky sits above the road; a trained street model should keep them apart.
+            top, bottom = mask[: 20].ravel(), mask[-20:].ravel()
+            assert np.bincount(top, minlength=11).argmax() != np.bincount(bottom, minlength=11).argmax()
+
+    def test_sane_on_real_camvid_frames(self, name):
+        from segdemo.data import SegmentationDataset
+        from segdemo.train import evaluate
+
+        root = shared_dataset("camvid")
+        ids = (root / "splits" / "val.txt").read_text().split()[:4]
+        metrics = evaluate(Predictor.from_weights(name), SegmentationDataset(root, ids))
+        assert metrics["pixel_acc"] > 0.7 and metrics["miou"] > 0.3
+
+
+@pytest.mark.rescore
+@pytest.mark.skipif(os.environ.get("SEGDEMO_RESCORE") != "1", reason="set SEGDEMO_RESCORE=1 to re-score val")
+@pytest.mark.parametrize("name", SHIPPED)
+def test_val_numbers_reproduce(name):
+    from segdemo.data import SegmentationDataset
+    from segdemo.train import evaluate
+
+    root = shared_dataset("camvid")
+    metrics = evaluate(Predictor.from_weights(name), SegmentationDataset.from_split(root, "val"))
+    assert metrics["miou"] == pytest.approx(shipped_weights(name).meta["metrics"]["val"]["miou"], abs=2e-3)
