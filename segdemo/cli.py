@@ -215,7 +215,7 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
     settings = FinetuneSettings() if args.seconds is None else FinetuneSettings(seconds=args.seconds)
     with tempfile.TemporaryDirectory(prefix="segdemo-loop-") as scratch:
         row = bench_loop(args.model, args.data, args.split, args.n, settings=settings,
-                         workspace_dir=args.keep_workspace or scratch)
+                         workspace_dir=args.keep_workspace or scratch, pick=args.pick)
     print(f"{row['model']} on {args.data} [{args.split}]: {row['n']} corrected, {row['scored']} scored; "
           f"mIoU {row['miou_before']:.4f} -> {row['miou_after']:.4f} "
           f"({'promoted ' + str(row['version']) if row['promoted'] else 'not promoted'}), "
@@ -293,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     loop.add_argument("--split", required=True)
     loop.add_argument("--n", type=int, default=10, help="number of images the simulated user corrects")
     loop.add_argument("--seconds", type=float, default=None, help="training time budget (default: the app's)")
+    loop.add_argument("--pick", choices=("spread", "consecutive"), default="spread",
+                      help="spread: evenly spaced ids (default); consecutive: the first N, one scene")
     loop.add_argument("--keep-workspace", default=None, help="use (and keep) this folder as the workspace")
     loop.add_argument("--json", action="store_true")
     loop.set_defaults(run=cmd_bench_loop)

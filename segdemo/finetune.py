@@ -272,10 +272,12 @@ def evenly_spaced(ids: list[str], n: int) -> list[str]:
 
 
 def bench_loop(model: str, data: str | Path, split: str, n: int, *, settings: FinetuneSettings | None = None,
-               workspace_dir: str | Path) -> dict:
-    """Simulate a user: save ``n`` evenly spaced ids of ``split`` (ground truth as the corrections) into a fresh
-    workspace exactly as the Save button does, fine-tune with the button's defaults, and score the live model
-    on the remaining ids before and after. Fractions in [0, 1]; ``seconds`` is the fine-tune's wall time.
+               workspace_dir: str | Path, pick: str = "spread") -> dict:
+    """Simulate a user: save ``n`` ids of ``split`` (ground truth as the corrections) into a fresh workspace
+    exactly as the Save button does, fine-tune with the button's defaults, and score the live model on the
+    remaining ids before and after. Fractions in [0, 1]; ``seconds`` is the fine-tune's wall time.
+
+    ``pick``: "spread" (evenly spaced over the sorted ids) or "consecutive" (the first ``n``: one scene).
     """
     from segdemo.data import image_path, mask_path, read_mask, split_ids
     from segdemo.fileio import read_rgb
@@ -283,7 +285,9 @@ def bench_loop(model: str, data: str | Path, split: str, n: int, *, settings: Fi
 
     labels = dataset_labels(data)
     ids = split_ids(data, split)
-    chosen = evenly_spaced(ids, n)
+    if pick not in ("spread", "consecutive"):
+        raise ValueError(f"pick must be 'spread' or 'consecutive', not {pick!r}")
+    chosen = evenly_spaced(ids, n) if pick == "spread" else sorted(ids)[:n]
     remaining = sorted(set(ids) - set(chosen))
     if not remaining:
         raise ValueError(f"split {split!r} has no ids left to score after picking {n}")
@@ -300,7 +304,7 @@ def bench_loop(model: str, data: str | Path, split: str, n: int, *, settings: Fi
     seconds = time.monotonic() - started
     after = evaluate(load_live(workspace, model).predictor(workspace, model), scoring_set)
     return {
-        "model": model, "data": str(data), "split": split, "n": n, "scored": len(remaining),
+        "model": model, "data": str(data), "split": split, "n": n, "pick": pick, "scored": len(remaining),
         "miou_before": before["miou"], "miou_after": after["miou"],
         "pixel_acc_before": before["pixel_acc"], "pixel_acc_after": after["pixel_acc"],
         "seconds": round(seconds, 2), "train_seconds": result.seconds, "promoted": result.promoted,

@@ -58,16 +58,10 @@ def rle_decode(values_b64: str, lengths_b64: str, shape: tuple[int, int]) -> np.
 
 
 def image_data_url(image: np.ndarray) -> str:
-    """RGB uint8 → data URL for display in the painter: PNG up to 0.5 MP, JPEG (q 90) above."""
+    """RGB uint8 → JPEG (quality 92) data URL: the painter only displays it; the saved image is the original."""
     buffer = io.BytesIO()
-    pil = Image.fromarray(image)
-    if image.shape[0] * image.shape[1] <= 500_000:
-        pil.save(buffer, format="PNG", compress_level=1)
-        mime = "image/png"
-    else:
-        pil.save(buffer, format="JPEG", quality=90)
-        mime = "image/jpeg"
-    return f"data:{mime};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    Image.fromarray(image).save(buffer, format="JPEG", quality=92)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def painter_payload(image: np.ndarray, prediction: np.ndarray, corrected: np.ndarray, labels: LabelSet, *,
