@@ -1,6 +1,6 @@
 """Compare fine-tune settings through the real loop (store + job), on spread and on consecutive corrections.
 
-    python benchmarks/loop_settings.py --model unet_compact --data ../shared/data/camvid --split val --n 10
+    python -m benchmarks.loop_settings --model unet_compact --data ../shared/data/camvid --split val --n 10
 
 Prints one row per (settings, pick): mIoU on the remaining ids before → after, and the fine-tune's seconds.
 """
@@ -17,9 +17,10 @@ from segdemo.inference import configure_threads
 
 VARIANTS = {
     "default": {},
-    "no changed-pixel weighting": {"changed_weight": 1.0},
-    "plain (lr 5e-4 everywhere, BN trained, no L2-SP)": {"lr": 5e-4, "backbone_lr_mult": 1.0, "freeze_bn": False,
-                                                          "l2sp": 0.0, "changed_weight": 1.0},
+    "changed pixels weighted x2": {"changed_weight": 2.0},
+    "conservative (head 1e-3, backbone x0.1, frozen BN, L2-SP 1e-3, changed x2)": {
+        "lr": 1e-3, "backbone_lr_mult": 0.1, "freeze_bn": True, "l2sp": 1e-3, "changed_weight": 2.0},
+    "frozen BN statistics": {"freeze_bn": True},
 }
 
 

@@ -1,7 +1,7 @@
 """Measure the shipped zoo and draw its pictures: latency into each weights entry, a val-frame comparison and
 the training curves into docs/, and the zoo table (markdown) on stdout.
 
-    python benchmarks/zoo_report.py --data ../shared/data/camvid [--frames 3]
+    python -m benchmarks.zoo_report --data ../shared/data/camvid [--frames 3]
 
 Run it with nothing else busy on the machine: it measures latency.
 """

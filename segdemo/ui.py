@@ -199,6 +199,19 @@ def legend_html(labels: LabelSet, mask: np.ndarray | None = None, *, caption: st
     return f'<div class="sd-legend">{head}{"".join(rows)}</div>'
 
 
+def labels_table_html(labels: LabelSet) -> str:
+    """The label set as a table: index, editor key, colour swatch with its hex code, name; void last."""
+    rows = []
+    for index, (name, color) in enumerate(zip(labels.names, labels.hex_colors())):
+        key = str(index + 1) if index < 9 else ("0" if index == 9 else "")
+        rows.append(f'<tr><td>{index}</td><td><kbd>{key}</kbd></td><td><span class="sd-swatch" '
+                    f'style="background:{color}"></span> <code>{color}</code></td><td>{html.escape(name)}</td></tr>')
+    rows.append(f'<tr><td>{labels.ignore_index}</td><td></td><td><span class="sd-swatch sd-void"></span> '
+                '<code>void</code></td><td>void (ignored in training and metrics)</td></tr>')
+    return ('<table class="sd-labels"><thead><tr><th>index</th><th>key</th><th>colour</th><th>class</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+
+
 def thumbnail(image: np.ndarray, mask: np.ndarray, labels: LabelSet, *, side: int = 320,
               alpha: float = 0.5) -> np.ndarray:
     """A small overlay of ``mask`` on ``image`` (longer side ``side``) for the dataset gallery."""
@@ -228,8 +241,76 @@ def result_rows(before: dict, after: dict | None) -> list[list[str]]:
     before_iou, after_iou = before.get("per_class_iou", {}), after.get("per_class_iou", {})
     for name in before_iou:
         b, a = before_iou.get(name), after_iou.get(name)
+        if a is None and b is None:
+            continue  # the class is in neither the held-out masks nor the predictions
         rows.append([f"IoU {name}", _fmt(b), _fmt(a), "–" if a is None or b is None else f"{a - b:+.3f}"])
     return rows
+
+
+# -- custom label sets ---------------------------------------------------------------------------------------
+
+AUTO_COLORS = (
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
+    (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255), (170, 110, 40),
+    (255, 250, 200), (128, 0, 0), (170, 255, 195), (128, 128, 0), (255, 215, 180), (0, 0, 128), (128, 128, 128),
+)
+"""Distinct colours given to classes typed without one (Sasha Trubetskoy's 20-colour list)."""
+
+
+def _parse_color(text: str) -> tuple[int, int, int]:
+    text = text.strip()
+    if text.startswith("#") and len(text) == 7:
+        try:
+            return tuple(int(text[i:i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+        except ValueError:
+            pass
+    parts = [p for p in text.replace(",", " ").split() if p]
+    if len(parts) == 3 and all(p.isdigit() and int(p) <= 255 for p in parts):
+        return tuple(int(p) for p in parts)  # type: ignore[return-value]
+    raise ValueError(f"{text!r} is not a colour: use #rrggbb or three numbers 0-255")
+
+
+def parse_classes(text: str, name: str = "custom") -> LabelSet:
+    """One class per line, ``name`` optionally followed by a colour (``#rrggbb`` or ``r, g, b``); or JSON
+    (``{"classes": [{"name", "color"}]}`` or a list of those). Classes without a colour get distinct ones."""
+    text = (text or "").strip()
+    if not text:
+        raise ValueError("type at least one class, one per line")
+    if text[0] in "[{":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"not valid JSON: {err}") from None
+        data = {"name": name, "classes": data} if isinstance(data, list) else {"name": name, **data}
+        return LabelSet.from_dict(data)
+    names, colors = [], []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("//"):
+            continue
+        color = None
+        if "#" in line:
+            line, _, hex_part = line.rpartition("#")
+            color = _parse_color("#" + hex_part)
+        elif "," in line:
+            head, _, tail = line.partition(",")
+            try:
+                color = _parse_color(tail)
+            except ValueError as err:
+                raise ValueError(f"line {number}: {err}") from None
+            line = head
+        class_name = line.strip().strip(":").strip()
+        if not class_name:
+            raise ValueError(f"line {number}: the class needs a name")
+        names.append(class_name)
+        colors.append(color)
+    taken = {c for c in colors if c is not None}
+    spare = iter([c for c in AUTO_COLORS if c not in taken])
+    try:
+        colors = [c if c is not None else next(spare) for c in colors]
+    except StopIteration:
+        raise ValueError(f"give colours explicitly: only {len(AUTO_COLORS)} automatic ones exist") from None
+    return LabelSet(name=name, names=tuple(names), colors=tuple(colors))
 
 
 # -- example images ------------------------------------------------------------------------------------------
@@ -264,7 +345,8 @@ def street_scene(seed: int = 0, size: tuple[int, int] = (360, 480)) -> np.ndarra
     for _ in range(int(rng.integers(2, 4))):  # trees
         tx, r = int(rng.uniform(20, width - 20)), int(rng.uniform(22, 40))
         draw.rectangle([tx - 4, horizon - 10, tx + 4, horizon + 20], fill=(80, 60, 40))
-        draw.ellipse([tx - r, horizon - 10 - 2 * r, tx + r, horizon - 10], fill=(60, 110 + int(rng.integers(0, 40)), 50))
+        leaves = (60, 110 + int(rng.integers(0, 40)), 50)
+        draw.ellipse([tx - r, horizon - 10 - 2 * r, tx + r, horizon - 10], fill=leaves)
     for _ in range(int(rng.integers(1, 3))):  # poles
         px = int(rng.uniform(10, width - 10))
         draw.rectangle([px, horizon - int(0.3 * height), px + 3, horizon + 28], fill=(70, 70, 75))
@@ -289,18 +371,26 @@ APP_CSS = """
 .sd-status { min-height: 1.6em; }
 .sd-legend { display: flex; flex-direction: column; gap: 2px; font-size: 13px; }
 .sd-legend-caption { font-size: 12px; color: var(--body-text-color-subdued); margin-bottom: 4px; }
-.sd-legend-row { display: grid; grid-template-columns: 16px 16px minmax(70px, 1fr) 1.2fr 52px; align-items: center;
-  gap: 8px; padding: 3px 6px; border: 1px solid transparent; border-radius: 6px; background: none; cursor: pointer;
+.sd-legend-row { display: grid; grid-template-columns: 12px 16px minmax(0, 1fr) 40px 44px;
+  align-items: center; gap: 6px; padding: 3px 6px; border: 1px solid transparent; border-radius: 6px; background: none; cursor: pointer;
   text-align: left; color: var(--body-text-color); font: inherit; }
 .sd-legend-row:hover { border-color: var(--border-color-primary); background: var(--background-fill-secondary); }
 .sd-legend-row.sd-picked { border-color: var(--color-accent); background: var(--background-fill-secondary); }
 .sd-legend-row.sd-dim { opacity: 0.55; }
+.sd-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .sd-legend-row kbd { font-size: 10px; color: var(--body-text-color-subdued); font-family: var(--font-mono); }
 .sd-swatch { width: 16px; height: 16px; border-radius: 3px; border: 1px solid rgba(0,0,0,.25); display: inline-block; }
 .sd-swatch.sd-void { background: repeating-linear-gradient(45deg, #000 0 3px, #666 3px 6px); }
 .sd-bar { height: 8px; background: var(--background-fill-secondary); border-radius: 4px; overflow: hidden; }
 .sd-bar > span { display: block; height: 100%; }
 .sd-share { text-align: right; font-variant-numeric: tabular-nums; }
+.sd-labels { border-collapse: collapse; font-size: 13px; min-width: 420px; }
+.sd-labels th, .sd-labels td { text-align: left; padding: 4px 14px 4px 0; border-bottom: 1px solid var(--border-color-primary); }
+.sd-labels .sd-swatch { vertical-align: middle; }
+#dataset-gallery .grid-container { grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)) !important;
+  grid-auto-rows: 210px !important; }
+#dataset-gallery .thumbnail-item { height: 100% !important; }
+#dataset-gallery .thumbnail-item img { object-fit: contain !important; }
 .sd-progress { height: 10px; border-radius: 5px; background: var(--background-fill-secondary); overflow: hidden; }
 .sd-progress > div { height: 100%; background: var(--color-accent); transition: width .5s; }
 .sd-note { font-size: 12px; color: var(--body-text-color-subdued); }
@@ -413,6 +503,9 @@ function rleEncode(mask) {
   lens.forEach((len, k) => view.setUint32(4 * k, len, true));
   return [bytesToB64(Uint8Array.from(vals)), bytesToB64(lb)];
 }
+function esc(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+}
 function hexToRgb(hex) { const v = parseInt(hex.slice(1), 16); return [(v >> 16) & 255, (v >> 8) & 255, v & 255]; }
 
 function buildLut() {
@@ -423,10 +516,10 @@ function buildLut() {
 function className(c) { return c === S.voidIndex ? 'void' : (S.names[c] || ('class ' + c)); }
 
 function buildClassBar() {
-  const items = S.names.map((name, i) => {
-    const key = i < 9 ? String(i + 1) : (i === 9 ? '0' : '');
+  const items = S.names.map((raw, i) => {
+    const name = esc(raw), key = i < 9 ? String(i + 1) : (i === 9 ? '0' : '');
     return `<button type="button" class="sdp-cls" role="radio" data-cls="${i}" title="${name}${key ? ' (key ' + key + ')' : ''}">` +
-      `<span class="sw" style="background:${S.colors[i]}"></span>${key ? '<kbd>' + key + '</kbd>' : ''}${name}</button>`;
+      `<span class="sw" style="background:${esc(S.colors[i])}"></span>${key ? '<kbd>' + key + '</kbd>' : ''}${name}</button>`;
   });
   items.push(`<button type="button" class="sdp-cls" role="radio" data-cls="${S.voidIndex}" title="Void: ignored in training and metrics"><span class="sw void"></span>void</button>`);
   classBar.innerHTML = items.join('');
@@ -473,8 +566,8 @@ function setZoom(z, keepFit) {
 function fitZoom() {
   if (!S.w) return;
   const avail = Math.max(100, stage.clientWidth - 2);
-  const maxH = Math.max(200, window.innerHeight * 0.7);
-  setZoom(Math.min(avail / S.w, maxH / S.h, 4), true);
+  const maxH = Math.max(240, window.innerHeight * 0.62);
+  setZoom(Math.min(avail / S.w, maxH / S.h, 3), true);
 }
 
 function load(raw) {

@@ -115,13 +115,25 @@ def write_entry(entry: WeightsEntry) -> None:
     atomic_write_text(entry.json_path, json.dumps(entry.to_dict(), indent=1) + "\n")
 
 
+_SHIPPED_CACHE: dict[Path, tuple[tuple, dict[str, WeightsEntry]]] = {}
+
+
 def shipped_entries(directory: Path = SHIPPED_WEIGHTS_DIR) -> dict[str, WeightsEntry]:
-    """The weights shipped in ``weights/``, by model name (entries that fail to parse are skipped)."""
+    """The weights shipped in ``weights/``, by model name (entries that fail to parse are skipped).
+
+    Re-read only when a JSON entry in the folder is added, removed or modified.
+    """
+    paths = sorted(directory.glob("*.json"))
+    stamp = tuple((p.name, p.stat().st_mtime_ns) for p in paths)
+    cached = _SHIPPED_CACHE.get(directory)
+    if cached is not None and cached[0] == stamp:
+        return dict(cached[1])
     entries = {}
-    for path in sorted(directory.glob("*.json")):
+    for path in paths:
         try:
             entry = WeightsEntry.from_json(path)
         except WeightsError:
             continue
         entries[entry.model] = entry
-    return entries
+    _SHIPPED_CACHE[directory] = (stamp, entries)
+    return dict(entries)

@@ -1,0 +1,312 @@
+"""The real app in headless Chromium: upload → Segment → paint → Save (mask checked pixel by pixel), re-open,
+undo / redo, flood fill, export; a fine-tune from the browser; the /predict API through gradio_client."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from segdemo import ui
+from segdemo.labels import CAMVID11
+from segdemo.store import Workspace
+
+pytestmark = pytest.mark.browser
+SHOTS = Path("/tmp/shots")
+MODEL = "fcn8s_compact"
+
+
+def draw_image(seed: int, height: int = 180, width: int = 240) -> np.ndarray:
+    """Sky, a building band, road and a car box in CamVid colours plus noise."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((height, width), dtype=np.uint8)
+    mask[height // 4: height // 2] = 1
+    mask[height // 2:] = 3
+    top, left = height // 2 + int(rng.integers(5, 30)), int(rng.integers(0, width - 70))
+    mask[top: top + 30, left: left + 70] = 8
+    image = np.asarray(CAMVID11.colors, dtype=np.float32)[mask] + rng.normal(0, 12, (height, width, 3))
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def write_image(directory: Path, seed: int) -> Path:
+    path = directory / f"drawn-{seed}.png"
+    Image.fromarray(draw_image(seed)).save(path)
+    return path
+
+
+def read_mask(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        assert image.mode == "P"
+        return np.asarray(image).copy()
+
+
+def painter_state(page) -> dict:
+    return page.evaluate("window.segdemoPainter.state()")
+
+
+def upload_and_segment(page, path: Path, model: str = MODEL) -> dict:
+    """Upload ``path``, choose ``model``, press Segment; wait until the editor holds the new image."""
+    old_token = page.evaluate("window.segdemoPainter ? window.segdemoPainter.state().token : ''")
+    page.set_input_files("#image-input input[type=file]", str(path))
+    page.wait_for_selector("#image-input img", state="visible")
+    choose_model(page, model)
+    page.click("#segment-btn")
+    page.wait_for_function("t => window.segdemoPainter && window.segdemoPainter.state().w > 0 && "
+                           "window.segdemoPainter.state().token !== t", arg=old_token)
+    page.wait_for_selector("#overlay img", state="visible")
+    return painter_state(page)
+
+
+def choose_model(page, model: str) -> None:
+    current = page.input_value("#model-select input")
+    if current.split(" ")[0] == model:
+        return
+    page.click("#model-select input")
+    page.locator("ul[role=listbox] li", has_text=model).first.click()
+    page.wait_for_function(f"document.querySelector('#model-select input').value.startsWith('{model}')")
+
+
+def canvas_box(page) -> dict:
+    return page.eval_on_selector("#editor canvas", "c => { const r = c.getBoundingClientRect(); "
+                                 "return {left: r.left, top: r.top, width: r.width, height: r.height}; }")
+
+
+def to_client(page, box: dict, state: dict, x: float, y: float) -> tuple[float, float]:
+    return box["left"] + x / state["w"] * box["width"], box["top"] + y / state["h"] * box["height"]
+
+
+def stroke(page, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Drag the brush through image-pixel ``points``; returns the points as the painter maps them back."""
+    page.locator("#editor canvas").scroll_into_view_if_needed()
+    state, box = painter_state(page), canvas_box(page)
+    clients = [to_client(page, box, state, x, y) for x, y in points]
+    page.mouse.move(*clients[0])
+    page.mouse.down()
+    for cx, cy in clients[1:]:
+        page.mouse.move(cx, cy, steps=3)
+    page.mouse.up()
+    return [((cx - box["left"]) / box["width"] * state["w"], (cy - box["top"]) / box["height"] * state["h"])
+            for cx, cy in clients]
+
+
+def distance_to_path(shape: tuple[int, int], path: list[tuple[float, float]]) -> np.ndarray:
+    """Distance of every pixel centre to the polyline ``path`` (image pixel units)."""
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64) + 0.5
+    best = np.full(shape, np.inf)
+    segments = list(zip(path[:-1], path[1:])) or [(path[0], path[0])]
+    for (ax, ay), (bx, by) in segments:
+        dx, dy = bx - ax, by - ay
+        length2 = dx * dx + dy * dy
+        t = np.zeros(shape) if length2 == 0 else np.clip(((xs - ax) * dx + (ys - ay) * dy) / length2, 0, 1)
+        best = np.minimum(best, np.hypot(xs - (ax + t * dx), ys - (ay + t * dy)))
+    return best
+
+
+SAVED = """previous => {
+  const status = document.querySelector('#save-status');
+  const tracker = status.querySelector('[data-testid=status-tracker]');
+  const idle = !tracker || tracker.classList.contains('hide');
+  return idle && status.innerText !== previous && /Saved|⚠/.test(status.innerText);
+}"""
+
+
+def save_and_wait(page) -> str:
+    """Press Save; wait until the status line shows the new result; return the saved sample id."""
+    previous = page.inner_text("#save-status")
+    page.click("#save-btn")
+    page.wait_for_function(SAVED, arg=previous)
+    text = page.inner_text("#save-status")
+    assert "Saved" in text, text
+    return re.search(r"Saved (\S+) to the", text).group(1)
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def test_segment_paint_save_reopen_fill_export(serve, page, tmp_path):
+    url, demo, workspace_dir = serve()
+    page.goto(url)
+    page.wait_for_selector("#segment-btn")
+    image_path = write_image(tmp_path, 1)
+    state = upload_and_segment(page, image_path)
+    assert (state["w"], state["h"]) == (240, 180)
+    assert MODEL in page.inner_text("#segment-status")
+    page.screenshot(path=str(SHOTS / "1-segment.png"), full_page=True)
+
+    # Pick Fence with the number key, a 9-px brush with the slider, and paint a short stroke.
+    page.locator("#editor .sdp").focus()
+    page.keyboard.press("8")
+    page.locator("#editor .sdp-size").fill("9")
+    state = painter_state(page)
+    assert state["cls"] == 7 and state["size"] == 9 and state["tool"] == "brush"
+    path = stroke(page, [(40.3, 60.2), (90.7, 70.4), (150.1, 62.8)])
+    state = painter_state(page)
+    assert state["changed"] > 0 and state["undo"] == 1
+    page.screenshot(path=str(SHOTS / "2-editing.png"), full_page=True)
+
+    sample_id = save_and_wait(page)
+    workspace = Workspace(workspace_dir)
+    assert [s.id for s in workspace.list_samples()] == [sample_id]
+    prediction = read_mask(workspace_dir / "predictions" / f"{sample_id}.png")
+    saved = read_mask(workspace_dir / "masks" / f"{sample_id}.png")
+    assert saved.shape == prediction.shape == (180, 240)
+    changed = saved != prediction
+    assert changed.sum() == state["changed"]
+    assert (saved[changed] == 7).all(), "painted pixels must hold exactly the chosen class"
+    distance = distance_to_path(saved.shape, path)
+    radius = 9 / 2
+    assert distance[changed].max() <= radius + 1.0, "nothing may change outside the stroke"
+    core = (distance <= radius - 1.0) & (prediction != 7)
+    assert changed[core].all(), "every pixel under the stroke must be painted"
+
+    # Dataset tab: select the sample and re-open it in the editor.
+    open_tab(page, "Dataset")
+    page.wait_for_selector("#dataset-gallery button img, #dataset-gallery img")
+    page.locator("#dataset-gallery img").first.click()
+    page.wait_for_function(f"document.querySelector('#dataset-selection').innerText.includes('{sample_id}')")
+    page.screenshot(path=str(SHOTS / "3-dataset.png"), full_page=True)
+    old_token = painter_state(page)["token"]
+    page.click("#open-btn")
+    page.wait_for_function("t => window.segdemoPainter.state().token !== t", arg=old_token)
+    page.wait_for_selector("#editor canvas", state="visible")
+    state = painter_state(page)
+    assert state["changed"] == int(changed.sum()) and state["undo"] == 0
+
+    # Undo / redo of a second stroke leaves the mask as it was.
+    absent = next(c for c in range(10) if not (saved[140:170, 190:230] == c).any())
+    page.locator("#editor .sdp").focus()
+    page.keyboard.press(str((absent + 1) % 10))
+    assert painter_state(page)["cls"] == absent
+    stroke(page, [(200.0, 150.0), (220.0, 160.0)])
+    assert painter_state(page)["undo"] == 1
+    page.click("#editor [data-act=undo]")
+    assert painter_state(page)["changed"] == int(changed.sum())
+    page.click("#editor [data-act=redo]")
+    assert painter_state(page)["redo"] == 0
+    page.keyboard.press("Control+z")
+    state = painter_state(page)
+    assert state["changed"] == int(changed.sum()) and state["redo"] == 1
+
+    # Flood fill with the class picked in the legend: exactly the connected region under the click.
+    page.click('#legend [data-class="2"]')
+    page.keyboard.press("f")
+    assert painter_state(page)["cls"] == 2 and painter_state(page)["tool"] == "fill"
+    fx, fy = 17, 130
+    page.locator("#editor canvas").scroll_into_view_if_needed()
+    box, state = canvas_box(page), painter_state(page)
+    page.mouse.click(*to_client(page, box, state, fx + 0.5, fy + 0.5))
+    expected = ui.flood_fill(saved, fx, fy, 2)
+    assert save_and_wait(page) == sample_id
+    assert len(workspace.list_samples()) == 1
+    resaved = read_mask(workspace_dir / "masks" / f"{sample_id}.png")
+    assert np.array_equal(resaved, expected), "fill must change exactly the connected region"
+    assert np.array_equal(read_mask(workspace_dir / "predictions" / f"{sample_id}.png"), prediction)
+
+    # Export the dataset as a zip.
+    open_tab(page, "Dataset")
+    page.click("#export-btn")
+    link = page.locator("#export-file a").first
+    link.wait_for(state="visible")
+    with page.expect_download() as info:
+        link.click()
+    with zipfile.ZipFile(io.BytesIO(Path(info.value.path()).read_bytes())) as archive:
+        names = set(archive.namelist())
+        zipped_mask = np.asarray(Image.open(io.BytesIO(archive.read(f"masks/{sample_id}.png"))))
+    assert {f"images/{sample_id}.png", f"predictions/{sample_id}.png", "labels.json", "splits/all.txt"} <= names
+    assert np.array_equal(zipped_mask, expected)
+
+
+def test_bad_upload_shows_a_message_and_server_keeps_serving(serve, page, tmp_path):
+    url, demo, workspace_dir = serve()
+    page.goto(url)
+    page.wait_for_selector("#segment-btn")
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"definitely not an image")
+    page.set_input_files("#image-input input[type=file]", str(bad))
+    page.wait_for_timeout(1500)
+    page.click("#segment-btn")
+    page.wait_for_selector("text=not an image file")
+    page.screenshot(path=str(SHOTS / "5-bad-upload.png"))
+    assert not (workspace_dir / "images").exists() or not any((workspace_dir / "images").iterdir())
+    page.goto(url)  # the server still answers and segments a good image
+    page.wait_for_selector("#segment-btn")
+    upload_and_segment(page, write_image(tmp_path, 5))
+
+
+def test_finetune_from_the_browser(serve, page, tmp_path):
+    from segdemo.finetune import FinetuneSettings
+
+    # No early stopping, so that a run lasts its whole budget (and a long one lasts until cancelled).
+    url, demo, workspace_dir = serve(finetune_seconds=5, finetune_settings=FinetuneSettings(patience=10_000))
+    page.goto(url)
+    page.wait_for_selector("#segment-btn")
+    for seed in range(3):
+        upload_and_segment(page, write_image(tmp_path, 10 + seed))
+        if seed == 0:
+            page.locator("#editor .sdp").focus()
+            page.keyboard.press("4")
+            stroke(page, [(20.0, 120.0), (200.0, 130.0)])
+        save_and_wait(page)
+    workspace = Workspace(workspace_dir)
+    assert len(workspace.list_samples()) == 3
+    assert {s.split for s in workspace.list_samples()} == {"train", "heldout"}
+
+    open_tab(page, "Fine-tune")
+    page.wait_for_function("() => { const m = document.querySelector('#finetune-intro').innerText"
+                           ".match(/(\\d+) train.*?(\\d+) held-out/); return m && +m[1] + +m[2] === 3; }")
+    assert page.input_value("#finetune-seconds input[type=number]") == "5"
+    page.click("#finetune-btn")
+    page.wait_for_selector("#finetune-progress [data-status=running], #finetune-progress [data-status=done]")
+    page.click("#finetune-btn")  # a second press while running only warns
+    page.wait_for_selector("text=already running")
+    page.wait_for_selector("#finetune-result", state="visible", timeout=240_000)
+    page.wait_for_function("document.querySelector('#finetune-result').innerText.includes('mIoU (held-out)')")
+    summary = page.inner_text("#finetune-summary")
+    assert re.search(r"held-out mIoU \d\.\d{3} → \d\.\d{3}", summary), summary
+    assert "v1" in page.inner_text("#versions")
+    page.screenshot(path=str(SHOTS / "4-finetune.png"), full_page=True)
+    assert workspace.versions(MODEL)[-1].version == "v1"
+
+    # Roll back to the shipped weights with the version list.
+    page.click("#version-select input")
+    page.locator("ul[role=listbox] li", has_text="shipped").first.click()
+    page.click("#make-live-btn")
+    page.wait_for_function("document.querySelector('#live-status').innerText.includes('shipped')")
+    assert workspace.live_version(MODEL) == "shipped"
+
+    # A long fine-tune is cancelled: no new version, the live pointer untouched.
+    page.fill("#finetune-seconds input[type=number]", "300")
+    page.locator("#finetune-seconds input[type=number]").blur()
+    page.wait_for_timeout(300)
+    page.click("#finetune-btn")
+    page.wait_for_selector("#finetune-progress [data-status=running]")
+    page.wait_for_timeout(1500)
+    page.click("#cancel-btn")
+    page.wait_for_selector("#finetune-progress [data-status=cancelled]", timeout=120_000)
+    assert [e.version for e in workspace.versions(MODEL)] == ["v1"]
+    assert workspace.live_version(MODEL) == "shipped"
+
+
+def test_predict_api_with_gradio_client(serve, tmp_path):
+    gradio_client = pytest.importorskip("gradio_client")
+    url, demo, workspace_dir = serve()
+    client = gradio_client.Client(url, verbose=False)
+    api = client.view_api(return_format="dict", print_info=False)
+    assert list(api["named_endpoints"]) == ["/predict"]
+    path = write_image(tmp_path, 7)
+    result = client.predict(gradio_client.handle_file(str(path)), MODEL, api_name="/predict")
+    overlay_path, legend, status = result
+    with Image.open(overlay_path) as overlay:
+        assert overlay.size == (240, 180)
+    assert MODEL in status and "Sky" in legend
+    with pytest.raises(Exception, match="not an image"):
+        bad = tmp_path / "bad.jpg"
+        bad.write_bytes(b"nope")
+        client.predict(gradio_client.handle_file(str(bad)), MODEL, api_name="/predict")
+    assert not (workspace_dir / "images").exists()

@@ -1,0 +1,427 @@
+"""The app's handlers without a browser: segment, save, editor encoding, dataset, versions, fine-tune, bad inputs."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from segdemo import ui
+from segdemo.finetune import active_job
+from segdemo.labels import CAMVID11
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # app.py lives at the repository root
+    sys.path.insert(0, str(ROOT))
+MODEL = "fcn8s_compact"  # the fastest model
+pytestmark = pytest.mark.filterwarnings("ignore:.*:UserWarning")  # gr.Warning outside a request warns
+
+
+def draw_image(seed: int, height: int = 64, width: int = 96) -> np.ndarray:
+    """Sky / building / road bands and a car-coloured box, in CamVid colours plus noise."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((height, width), dtype=np.uint8)
+    mask[height // 4: height // 2] = 1
+    mask[height // 2:] = 3
+    top, left = height // 2 + int(rng.integers(2, 10)), int(rng.integers(0, width - 30))
+    mask[top: top + 12, left: left + 28] = 8
+    image = np.asarray(CAMVID11.colors, dtype=np.float32)[mask] + rng.normal(0, 10, (height, width, 3))
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def write_png(path: Path, image: np.ndarray, mode: str | None = None) -> str:
+    pil = Image.fromarray(image)
+    pil = pil.convert(mode) if mode else pil
+    pil.save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def app_module():
+    import app
+
+    return app
+
+
+@pytest.fixture
+def seg_app(app_module, tmp_path):
+    return app_module.SegdemoApp(tmp_path / "ws", finetune_seconds=2)
+
+
+@pytest.fixture
+def segmented(seg_app, tmp_path):
+    """A session that has segmented one drawn image with the fastest model."""
+    session = seg_app.new_session()
+    path = write_png(tmp_path / "street.png", draw_image(0))
+    overlay, legend, status, session = seg_app.segment(path, MODEL, session)
+    return session, overlay, legend, status
+
+
+def test_import_has_no_side_effects(tmp_path):
+    code = ("import os, sys; sys.path.insert(0, sys.argv[1]); import app; "
+            "assert not os.path.exists('workspace'), 'workspace created'; "
+            "assert app._DEMO is None; "
+            "assert not any(n.startswith('segdemo-export') for n in os.listdir('.'))")
+    subprocess.run([sys.executable, "-c", code, str(ROOT)], cwd=tmp_path, check=True, timeout=120)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_build_demo_registers_only_predict_as_api(app_module, tmp_path):
+    demo = app_module.build_demo(tmp_path / "ws", finetune_seconds=3)
+    public = [fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"]
+    assert public == ["predict"]
+    assert (tmp_path / "ws" / "labels.json").is_file()
+    assert demo.segdemo_app.finetune_seconds == 3
+    ids = {block.elem_id for block in demo.blocks.values() if getattr(block, "elem_id", None)}
+    assert {"model-select", "segment-btn", "editor", "save-btn", "finetune-btn", "cancel-btn",
+            "finetune-result"} <= ids
+
+
+def test_model_catalogue_offers_something(app_module):
+    choices = app_module.model_catalogue()
+    assert choices
+    for choice in choices:
+        assert choice.name in choice.label
+        assert ("untrained" in choice.label) != choice.trained
+    assert app_module.default_model(choices) in [c.name for c in choices]
+
+
+def load(path: str) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def test_segment_returns_overlay_first(segmented):
+    session, overlay, legend, status = segmented
+    overlay = load(overlay)
+    assert overlay.shape == (64, 96, 3) and overlay.dtype == np.uint8
+    assert session.prediction.shape == (64, 96) and session.confidence.shape == (64, 96)
+    assert MODEL in status and session.version in status
+    assert "Sky" in legend and "%" in legend
+    assert session.token
+
+
+def test_segment_accepts_uploads_as_filedata_and_any_mode(seg_app, tmp_path):
+    session = seg_app.new_session()
+    image = draw_image(1)
+    for mode, suffix in (("L", ".png"), ("RGBA", ".png"), ("RGB", ".jpg"), ("RGB", ".bmp"), ("RGB", ".tiff"),
+                         ("RGB", ".webp"), ("P", ".png")):
+        path = write_png(tmp_path / f"in-{mode}{suffix}", image, mode)
+        overlay, *_ = seg_app.segment({"path": path, "orig_name": f"photo{suffix}"}, MODEL, session)
+        assert load(overlay).shape == (64, 96, 3)
+        assert session.source_name == f"photo{suffix}"
+
+
+@pytest.mark.parametrize("content, needle", [
+    (b"this is not an image", "not an image"),
+    (None, "truncated"),
+    ("tiny", "16x16"),
+])
+def test_bad_inputs_give_clear_errors_and_write_nothing(seg_app, tmp_path, content, needle):
+    path = tmp_path / "bad.png"
+    if content is None:  # a truncated PNG
+        buffer = io.BytesIO()
+        Image.fromarray(draw_image(2)).save(buffer, format="PNG")
+        path.write_bytes(buffer.getvalue()[:300])
+    elif content == "tiny":
+        Image.new("RGB", (1, 1)).save(path)
+    else:
+        path.write_bytes(content)
+    session = seg_app.new_session()
+    with pytest.raises(gr.Error) as info:
+        seg_app.segment(str(path), MODEL, session)
+    assert needle in str(info.value.message)
+    assert session.image is None
+    assert seg_app.workspace().list_samples() == []
+
+
+def test_huge_image_is_refused(seg_app, tmp_path, monkeypatch):
+    import segdemo.fileio as fileio
+
+    monkeypatch.setattr(fileio, "MAX_IMAGE_PIXELS", 1000)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    path = write_png(tmp_path / "big.png", draw_image(3))
+    with pytest.raises(gr.Error) as info:
+        seg_app.segment(path, MODEL, seg_app.new_session())
+    assert "too large" in str(info.value.message)
+
+
+def test_segment_without_image_or_model(app_module, seg_app, tmp_path):
+    with pytest.raises(gr.Error):
+        seg_app.segment(None, MODEL, seg_app.new_session())
+    with pytest.raises(gr.Error):
+        seg_app.segment({"path": None}, MODEL, seg_app.new_session())
+    path = write_png(tmp_path / "ok.png", draw_image(9))
+    from segdemo.models import list_models
+
+    not_offered = [m for m in list_models() if m not in app_module.offered_models()][:1]
+    for model in ["", "no_such_model", *not_offered]:  # the API only serves the models the dropdown offers
+        with pytest.raises(gr.Error):
+            seg_app.segment(path, model, seg_app.new_session())
+
+
+def test_rle_round_trip_and_damage():
+    rng = np.random.default_rng(0)
+    mask = rng.integers(0, 11, (37, 53)).astype(np.uint8)
+    mask[5:9] = 255
+    values, lengths = ui.rle_encode(mask)
+    assert np.array_equal(ui.rle_decode(values, lengths, mask.shape), mask)
+    with pytest.raises(ValueError):
+        ui.rle_decode(values, lengths, (37, 52))
+    with pytest.raises(ValueError):
+        ui.rle_decode("***", lengths, mask.shape)
+    decoded = ui.decode_painter_value(ui.painter_value(mask, "tok"))
+    assert decoded.token == "tok" and np.array_equal(decoded.mask, mask)
+    for bad in ("", "not json", json.dumps({"token": "x"}), json.dumps({"image": "data:", "mask": [], "w": 1})):
+        with pytest.raises(ValueError):
+            ui.decode_painter_value(bad)
+
+
+def test_painter_payload_carries_exact_masks(segmented, seg_app):
+    session = segmented[0]
+    data = json.loads(seg_app.editor_payload(session))
+    assert (data["w"], data["h"]) == (96, 64) and data["token"] == session.token
+    assert data["image"].startswith("data:image/")
+    assert np.array_equal(ui.rle_decode(*data["pred"], (64, 96)), session.prediction)
+    assert data["names"] == list(CAMVID11.names) and len(data["colors"]) == 11
+    assert seg_app.editor_payload(seg_app.new_session()) == ""
+
+
+def test_save_stores_exactly_the_painted_mask(segmented, seg_app):
+    session = segmented[0]
+    painted = session.prediction.copy()
+    painted[10:20, 30:50] = 4
+    painted[0:3, 0:5] = 255
+    status, session = seg_app.save(ui.painter_value(painted, session.token), session)
+    assert "Saved" in status and session.sample_id in status
+    workspace = seg_app.workspace()
+    image, prediction, corrected, meta = workspace.load_sample(session.sample_id)
+    assert np.array_equal(corrected, painted)
+    assert np.array_equal(prediction, session.prediction)
+    assert meta.changed_pixels == int((painted != session.prediction).sum())
+    assert meta.model == MODEL and meta.weights_version == session.version
+    assert ("held-out" if meta.split == "heldout" else "train") in status
+    view, legend = seg_app.refresh_view(session)  # the Result now shows the corrected mask
+    assert np.array_equal(load(view), ui.render_view(session.image, painted, None, CAMVID11, alpha=session.opacity))
+    assert "corrected" in legend
+    # Saving again updates the same sample.
+    painted[30:40, 0:10] = 5
+    status, session = seg_app.save(ui.painter_value(painted, session.token), session)
+    assert len(workspace.list_samples()) == 1
+    assert np.array_equal(workspace.load_sample(meta.id)[2], painted)
+
+
+def test_save_refuses_bad_requests_without_crashing(segmented, seg_app):
+    session = segmented[0]
+    status, _ = seg_app.save("", seg_app.new_session())
+    assert "segment an image first" in status
+    status, _ = seg_app.save("garbage", session)
+    assert "⚠" in status
+    status, _ = seg_app.save(ui.painter_value(session.prediction, "another-token"), session)
+    assert "different image" in status
+    status, _ = seg_app.save(ui.painter_value(np.zeros((5, 5), np.uint8), session.token), session)
+    assert "nothing was saved" in status
+    status, _ = seg_app.save(ui.painter_value(np.full_like(session.prediction, 255), session.token), session)
+    assert "void" in status
+    status, _ = seg_app.save(ui.painter_value(np.full_like(session.prediction, 42), session.token), session)
+    assert "Not saved" in status
+    assert seg_app.workspace().list_samples() == []
+
+
+def test_rerender_views(segmented, seg_app):
+    session = segmented[0]
+    overlay = load(seg_app.rerender(0.0, "Overlay", session)[0])
+    assert np.array_equal(overlay, session.image)
+    heat = load(seg_app.rerender(0.5, "Confidence", session)[0])
+    assert heat.shape == session.image.shape and not np.array_equal(heat, overlay)
+    colors = load(seg_app.rerender(0.5, "Mask", session)[0])
+    assert np.array_equal(colors, CAMVID11.palette()[session.prediction])
+
+
+def test_flood_fill_matches_connected_region():
+    mask = np.zeros((6, 8), dtype=np.uint8)
+    mask[:, 4] = 1  # a wall splits the zeros in two regions
+    filled = ui.flood_fill(mask, 1, 1, 7)
+    assert (filled[:, :4] == 7).all() and (filled[:, 4] == 1).all() and (filled[:, 5:] == 0).all()
+    assert np.array_equal(ui.flood_fill(mask, 4, 0, 2)[:, 4], np.full(6, 2))
+    with pytest.raises(ValueError):
+        ui.flood_fill(mask, 9, 0, 1)
+
+
+def test_dataset_list_open_delete_export(seg_app, tmp_path):
+    session = seg_app.new_session()
+    ids = []
+    for seed in range(2):
+        path = write_png(tmp_path / f"img{seed}.png", draw_image(10 + seed))
+        session = seg_app.segment(path, MODEL, session)[3]
+        painted = session.prediction.copy()
+        painted[:4, :4] = 2
+        status, session = seg_app.save(ui.painter_value(painted, session.token), session)
+        ids.append(session.sample_id)
+    items, summary, session = seg_app.dataset_view(session)
+    assert len(items) == 2 and "2 samples" in summary and session.gallery_ids == ids
+    assert ids[0] in items[0][1]
+
+    message, session = seg_app.select_sample(1, session)
+    assert session.selected == ids[1] and ids[1] in message
+    overlay, legend, status, session, tabs = seg_app.open_sample(session)
+    assert session.sample_id == ids[1] and ids[1] in status
+    reopened = json.loads(seg_app.editor_payload(session))
+    corrected = ui.rle_decode(*reopened["mask"], (64, 96))
+    assert (corrected[:4, :4] == 2).all()
+    corrected[20:30, 20:30] = 6  # edit again and save → same id updated
+    status, session = seg_app.save(ui.painter_value(corrected, session.token), session)
+    assert ids[1] in status and len(seg_app.workspace().list_samples()) == 2
+    assert np.array_equal(seg_app.workspace().load_sample(ids[1])[2], corrected)
+
+    zip_path = seg_app.export(session).value["path"]
+    with zipfile.ZipFile(zip_path) as archive:
+        names = set(archive.namelist())
+    assert {f"images/{ids[0]}.png", f"masks/{ids[1]}.png", "labels.json", "splits/all.txt"} <= names
+
+    message, session = seg_app.delete_selected(session)
+    assert "Deleted" in message
+    assert [s.id for s in seg_app.workspace().list_samples()] == [ids[0]]
+    message, session = seg_app.delete_selected(session)
+    assert "Select a sample" in message
+
+
+def test_versions_and_rollback_change_the_next_segment(seg_app, tmp_path):
+    """A promoted version is used by the next Segment and named in its status; rolling back switches again."""
+    from segdemo.finetune import load_live
+    from segdemo.weights import save_weights
+
+    workspace = seg_app.workspace()
+    live = load_live(workspace, MODEL)
+    save_weights(live.model, workspace.checkpoint_dir(MODEL) / "v1.safetensors", model_name=MODEL,
+                 labels=workspace.labels, input_scale=live.model.input_scale, version="v1",
+                 meta={"parent": "shipped", "created": time.time(),
+                       "metrics": {"heldout_before": {"miou": 0.1}, "heldout": {"miou": 0.2}}})
+    rows, dropdown = seg_app.versions_view(MODEL, seg_app.new_session())
+    assert [r[0] for r in rows] == ["shipped", "v1"] and rows[0][5] == "● live"
+    assert "v1" in [value for _, value in dropdown.choices]
+
+    path = write_png(tmp_path / "a.png", draw_image(4))
+    session = seg_app.new_session()
+    seg_app.segment(path, MODEL, session)
+    assert session.version.startswith("shipped") or session.version == "untrained"
+    assert "v1" in seg_app.make_live(MODEL, "v1", session)
+    _, _, status, session = seg_app.segment(path, MODEL, session)
+    assert session.version == "workspace v1" and "workspace v1" in status
+    assert seg_app.versions_view(MODEL, session)[0][1][5] == "● live"
+    seg_app.make_live(MODEL, "shipped", session)
+    _, _, status, session = seg_app.segment(path, MODEL, session)
+    assert session.version.startswith("shipped") or session.version == "untrained"
+    assert "⚠" in seg_app.make_live(MODEL, "v9", session)
+    summary, result = seg_app.result_view(MODEL, session)
+    assert "v1" in summary and result[0][:3] == ["mIoU (held-out)", "0.100", "0.200"]
+
+
+def test_finetune_start_busy_cancel(seg_app, tmp_path):
+    session = seg_app.new_session()
+    progress, timer = seg_app.start_finetune(MODEL, 2, session)
+    assert "Save at least 3" in progress and active_job(seg_app.workspace()) is None
+    for seed in range(4):
+        path = write_png(tmp_path / f"f{seed}.png", draw_image(20 + seed))
+        session = seg_app.segment(path, MODEL, session)[3]
+        seg_app.save(ui.painter_value(session.prediction, session.token), session)
+    assert {s.split for s in seg_app.workspace().list_samples()} == {"train", "heldout"}
+
+    progress, timer = seg_app.start_finetune(MODEL, 30, session)
+    try:
+        assert "Running" in progress and timer.active
+        again, _ = seg_app.start_finetune(MODEL, 30, session)  # second press: warns, starts nothing new
+        assert "Running" in again
+        outputs = seg_app.poll(MODEL, session)
+        assert "Running" in outputs[0] or "Finished" in outputs[0]
+    finally:
+        seg_app.cancel_finetune(session)
+    job = seg_app.current_job(session)
+    job.join(60)
+    assert job.state.status in ("cancelled", "done")
+    outputs = seg_app.poll(MODEL, session)
+    assert outputs[-1].active is False
+    trend = seg_app.trend_frame(session)
+    assert list(trend["sample"]) == [1, 2, 3, 4]
+
+
+def test_finetune_runs_to_a_result(seg_app, tmp_path):
+    session = seg_app.new_session()
+    for seed in range(3):
+        path = write_png(tmp_path / f"g{seed}.png", draw_image(30 + seed))
+        session = seg_app.segment(path, MODEL, session)[3]
+        painted = session.prediction.copy()
+        painted[32:] = 3
+        seg_app.save(ui.painter_value(painted, session.token), session)
+    seg_app.start_finetune(MODEL, 1, session)
+    job = seg_app.current_job(session)
+    job.join(120)
+    assert job.state.status == "done", job.state.message
+    progress, losses, summary, table, versions, dropdown, trend, timer = seg_app.poll(MODEL, session)
+    assert "Finished" in progress and not timer.active
+    assert "mIoU" in summary and table.visible
+    assert table.value["data"][0][0] == "mIoU (held-out)" if isinstance(table.value, dict) else True
+    assert [r[0] for r in versions][-1] == "v1"
+    assert len(losses) >= 1
+
+
+def test_cli_helpers(app_module):
+    assert app_module.parse_auth("ann:secret") == ("ann", "secret")
+    assert app_module.parse_auth("") is None
+    with pytest.raises(ValueError):
+        app_module.parse_auth("nocolon")
+    assert app_module.is_loopback("127.0.0.1") and not app_module.is_loopback("0.0.0.0")
+
+
+def test_examples_are_drawn_once(app_module, tmp_path):
+    paths = app_module.ensure_examples(tmp_path / "ex")
+    assert len(paths) == 3
+    mtimes = [Path(p).stat().st_mtime_ns for p in paths]
+    assert app_module.ensure_examples(tmp_path / "ex") == paths
+    assert [Path(p).stat().st_mtime_ns for p in paths] == mtimes
+    assert Image.open(paths[0]).size == (480, 360)
+
+
+def test_reimport_is_cheap_and_lazy():
+    module = importlib.import_module("app")
+    assert module._DEMO is None or isinstance(module._DEMO, gr.Blocks)
+
+
+def test_new_workspace_with_custom_classes(app_module, tmp_path):
+    seg_app = app_module.SegdemoApp(tmp_path / "ws", finetune_seconds=2)
+    session = seg_app.new_session()
+    outputs = seg_app.create_workspace("Pot holes!", "road #804080\npothole, 255, 0, 0\nbackground", session)
+    message, info, table, dropdown, legend, editor, overlay, status, session = outputs
+    created = tmp_path / "ws-pot-holes"
+    assert session.workspace == str(created) and "Created" in message
+    assert (created / "labels.json").is_file() and "pothole" in legend and editor == ""
+    assert all(name in table for name in ("road", "pothole", "background", "#ff0000"))
+    assert [row[2] for row in seg_app.labels_view(session)] == ["road", "pothole", "background", "void (ignored)"]
+    assert str(created) in [value for _, value in dropdown.choices]
+
+    path = write_png(tmp_path / "x.png", draw_image(40))
+    _, legend, status, session = seg_app.segment(path, MODEL, session)
+    assert session.prediction.max() < 3 and "new head" in session.version or session.version == "untrained"
+    painted = session.prediction.copy()
+    painted[:10] = 1
+    status, session = seg_app.save(ui.painter_value(painted, session.token), session)
+    assert "Saved" in status and (created / "masks" / f"{session.sample_id}.png").is_file()
+    assert seg_app.workspace().list_samples() == []  # the start-up workspace is untouched
+
+    outputs = seg_app.switch_workspace(str(tmp_path / "ws"), session)
+    assert outputs[-1].workspace == str(tmp_path / "ws") and outputs[-1].image is None
+    assert outputs[0].startswith("Switched")
+    outputs = seg_app.switch_workspace("/etc", session)
+    assert outputs[-1].workspace == str(tmp_path / "ws")
+    assert "⚠" in seg_app.create_workspace("pot-holes", "road #00ff00", session)[0]  # other classes, same name
+    assert "⚠" in seg_app.create_workspace("other", "a\na", session)[0]
