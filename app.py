@@ -5,8 +5,9 @@ user:password`` or ``SEGDEMO_AUTH``, ``--share``). This file holds layout and wi
 ``segdemo`` (inference, store, finetune) and the pure view helpers in ``segdemo.ui``. Importing it has no side
 effects: ``build_demo(workspace)`` makes the app, and the module-level ``demo`` is built on first access.
 
-Events: Segment is the one public API endpoint (``/predict``: image file, model name → overlay, legend HTML,
-status text); every other event is private.
+Events: two public API endpoints, ``/predict`` (image file, model name → overlay, legend HTML, status text) and
+``/save`` (corrected mask as ``segdemo.ui.painter_value`` JSON → status; it saves the session's last segmented
+image); every other event is private.
 """
 
 from __future__ import annotations
@@ -820,7 +821,9 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
             control.change(app.rerender, [opacity, view, session], [overlay_out, session], show_progress="hidden",
                            trigger_mode="always_last", **private)
         saved = save_btn.click(app.save, [editor, session], [save_status, session], js=ui.SAVE_JS,
-                               concurrency_limit=2, concurrency_id="store", **private)
+                               api_name="save", concurrency_limit=2, concurrency_id="store",
+                               api_description="Save the last segmented image of this session with a corrected "
+                                               "mask (JSON made by segdemo.ui.painter_value); returns the status.")
         saved.then(app.refresh_view, session, [overlay_out, legend], show_progress="hidden", **private)
         saved.then(app.dataset_view, session, [gallery, dataset_summary, session], show_progress="hidden", **private)
 
