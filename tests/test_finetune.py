@@ -110,13 +110,17 @@ def test_new_label_set_gets_a_new_classifier(tmp_path):
     assert not load_live(workspace, MODEL).new_head
 
 
-def test_damaged_live_checkpoint_is_refused(workspace):
+def test_damaged_live_checkpoint_is_refused_and_the_last_good_one_served(workspace):
     FinetuneJob(workspace, MODEL, FAST).run()
     workspace.set_live(MODEL, "v1")
-    path = workspace.checkpoint_dir(MODEL) / "v1.safetensors"
+    FinetuneJob(workspace, MODEL, FAST).run()
+    workspace.set_live(MODEL, "v2")
+    assert workspace.versions(MODEL)[1].meta["parent"] == "v1"
+    path = workspace.checkpoint_dir(MODEL) / "v2.safetensors"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(WeightsError, match="sha256 mismatch"):
-        load_live(workspace, MODEL)
+    live = load_live(workspace, MODEL)
+    assert live.version == "workspace v1 (live v2 refused: damaged)" and "v2 refused" in live.warning and "sha256 mismatch" in live.warning
+    assert FinetuneJob(workspace, MODEL, FAST).run().parent == "v1"
 
 
 @pytest.mark.data

@@ -4,6 +4,7 @@ undo / redo, flood fill, export; a fine-tune from the browser; the /predict API 
 from __future__ import annotations
 
 import io
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -310,3 +311,25 @@ def test_predict_api_with_gradio_client(serve, tmp_path):
         bad.write_bytes(b"nope")
         client.predict(gradio_client.handle_file(str(bad)), MODEL, api_name="/predict")
     assert not (workspace_dir / "images").exists()
+
+
+def test_save_api_and_upload_size_limit(serve, tmp_path):
+    gradio_client = pytest.importorskip("gradio_client")
+    from segdemo.ui import painter_value
+
+    url, demo, workspace_dir = serve()
+    client = gradio_client.Client(url, verbose=False)
+    path = write_image(tmp_path, 11)
+    client.predict(gradio_client.handle_file(str(path)), MODEL, api_name="/predict")
+    corrected = np.full((180, 240), 3, dtype=np.uint8)
+    corrected[:50] = 0
+    status = client.predict(painter_value(corrected, ""), api_name="/save")
+    sample_id = re.search(r"Saved \*\*([A-Za-z0-9._-]+)\*\*", status).group(1)
+    assert np.array_equal(read_mask(workspace_dir / "masks" / f"{sample_id}.png"), corrected)
+
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(26 * 1024 * 1024))
+    with pytest.raises(Exception, match="maximum file size"):
+        client.predict(gradio_client.handle_file(str(big)), MODEL, api_name="/predict")
+    assert len(list((workspace_dir / "images").iterdir())) == 1
+    assert client.predict(gradio_client.handle_file(str(path)), MODEL, api_name="/predict")[2]
