@@ -24,10 +24,6 @@ from segdemo.train import TrainConfig, evaluate, fit, machine_description
 from segdemo.weights import IMAGENET_MEAN, IMAGENET_STD, WeightsEntry, WeightsError, save_weights
 
 
-NEW_HEAD_LR_MULT = 4.0
-"""A classifier trained from scratch for a new label set needs a larger step than a correction of a trained one."""
-
-
 class JobBusy(RuntimeError):
     """A fine-tune is already running for this workspace."""
 
@@ -227,7 +223,7 @@ class FinetuneJob:
 
         new_head = live.new_head
         config = TrainConfig(epochs=settings.max_epochs, batch_size=settings.batch_size,
-                             lr=settings.lr * (NEW_HEAD_LR_MULT if new_head else 1.0),
+                             lr=settings.lr,
                              seconds=settings.seconds, patience=settings.patience, augment=augment,
                              freeze_bn=settings.freeze_bn and not new_head,
                              backbone_lr_mult=1.0 if new_head else settings.backbone_lr_mult,

@@ -19,24 +19,13 @@ from PIL import Image
 from segdemo import ui
 from segdemo.finetune import active_job
 from segdemo.labels import CAMVID11
+from tests.drawing import draw_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # app.py lives at the repository root
     sys.path.insert(0, str(ROOT))
 MODEL = "fcn8s_compact"  # the fastest model
 pytestmark = pytest.mark.filterwarnings("ignore:.*:UserWarning")  # gr.Warning outside a request warns
-
-
-def draw_image(seed: int, height: int = 64, width: int = 96) -> np.ndarray:
-    """Sky / building / road bands and a car-coloured box, in CamVid colours plus noise."""
-    rng = np.random.default_rng(seed)
-    mask = np.zeros((height, width), dtype=np.uint8)
-    mask[height // 4: height // 2] = 1
-    mask[height // 2:] = 3
-    top, left = height // 2 + int(rng.integers(2, 10)), int(rng.integers(0, width - 30))
-    mask[top: top + 12, left: left + 28] = 8
-    image = np.asarray(CAMVID11.colors, dtype=np.float32)[mask] + rng.normal(0, 10, (height, width, 3))
-    return np.clip(image, 0, 255).astype(np.uint8)
 
 
 def write_png(path: Path, image: np.ndarray, mode: str | None = None) -> str:
@@ -62,7 +51,7 @@ def seg_app(app_module, tmp_path):
 def segmented(seg_app, tmp_path):
     """A session that has segmented one drawn image with the fastest model."""
     session = seg_app.new_session()
-    path = write_png(tmp_path / "street.png", draw_image(0))
+    path = write_png(tmp_path / "street.png", draw_scene(0, 64, 96)[0])
     overlay, legend, status, session = seg_app.segment(path, MODEL, session)
     return session, overlay, legend, status
 
@@ -113,7 +102,7 @@ def test_segment_returns_overlay_first(segmented):
 
 def test_segment_accepts_uploads_as_filedata_and_any_mode(seg_app, tmp_path):
     session = seg_app.new_session()
-    image = draw_image(1)
+    image = draw_scene(1, 64, 96)[0]
     for mode, suffix in (("L", ".png"), ("RGBA", ".png"), ("RGB", ".jpg"), ("RGB", ".bmp"), ("RGB", ".tiff"),
                          ("RGB", ".webp"), ("P", ".png")):
         path = write_png(tmp_path / f"in-{mode}{suffix}", image, mode)
@@ -131,7 +120,7 @@ def test_bad_inputs_give_clear_errors_and_write_nothing(seg_app, tmp_path, conte
     path = tmp_path / "bad.png"
     if content is None:  # a truncated PNG
         buffer = io.BytesIO()
-        Image.fromarray(draw_image(2)).save(buffer, format="PNG")
+        Image.fromarray(draw_scene(2, 64, 96)[0]).save(buffer, format="PNG")
         path.write_bytes(buffer.getvalue()[:300])
     elif content == "tiny":
         Image.new("RGB", (1, 1)).save(path)
@@ -150,7 +139,7 @@ def test_huge_image_is_refused(seg_app, tmp_path, monkeypatch):
 
     monkeypatch.setattr(fileio, "MAX_IMAGE_PIXELS", 1000)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
-    path = write_png(tmp_path / "big.png", draw_image(3))
+    path = write_png(tmp_path / "big.png", draw_scene(3, 64, 96)[0])
     with pytest.raises(gr.Error) as info:
         seg_app.segment(path, MODEL, seg_app.new_session())
     assert "too large" in str(info.value.message)
@@ -161,7 +150,7 @@ def test_segment_without_image_or_model(app_module, seg_app, tmp_path):
         seg_app.segment(None, MODEL, seg_app.new_session())
     with pytest.raises(gr.Error):
         seg_app.segment({"path": None}, MODEL, seg_app.new_session())
-    path = write_png(tmp_path / "ok.png", draw_image(9))
+    path = write_png(tmp_path / "ok.png", draw_scene(9, 64, 96)[0])
     from segdemo.models import list_models
 
     not_offered = [m for m in list_models() if m not in app_module.offered_models()][:1]
@@ -262,7 +251,7 @@ def test_dataset_list_open_delete_export(seg_app, tmp_path):
     session = seg_app.new_session()
     ids = []
     for seed in range(2):
-        path = write_png(tmp_path / f"img{seed}.png", draw_image(10 + seed))
+        path = write_png(tmp_path / f"img{seed}.png", draw_scene(10 + seed, 64, 96)[0])
         session = seg_app.segment(path, MODEL, session)[3]
         painted = session.prediction.copy()
         painted[:4, :4] = 2
@@ -311,7 +300,7 @@ def test_versions_and_rollback_change_the_next_segment(seg_app, tmp_path):
     assert [r[0] for r in rows] == ["shipped", "v1"] and rows[0][5] == "● live"
     assert "v1" in [value for _, value in dropdown.choices]
 
-    path = write_png(tmp_path / "a.png", draw_image(4))
+    path = write_png(tmp_path / "a.png", draw_scene(4, 64, 96)[0])
     session = seg_app.new_session()
     seg_app.segment(path, MODEL, session)
     assert session.version.startswith("shipped") or session.version == "untrained"
@@ -332,7 +321,7 @@ def test_finetune_start_busy_cancel(seg_app, tmp_path):
     progress, timer = seg_app.start_finetune(MODEL, 2, session)
     assert "Save at least 3" in progress and active_job(seg_app.workspace()) is None
     for seed in range(4):
-        path = write_png(tmp_path / f"f{seed}.png", draw_image(20 + seed))
+        path = write_png(tmp_path / f"f{seed}.png", draw_scene(20 + seed, 64, 96)[0])
         session = seg_app.segment(path, MODEL, session)[3]
         seg_app.save(ui.painter_value(session.prediction, session.token), session)
     assert {s.split for s in seg_app.workspace().list_samples()} == {"train", "heldout"}
@@ -358,7 +347,7 @@ def test_finetune_start_busy_cancel(seg_app, tmp_path):
 def test_finetune_runs_to_a_result(seg_app, tmp_path):
     session = seg_app.new_session()
     for seed in range(3):
-        path = write_png(tmp_path / f"g{seed}.png", draw_image(30 + seed))
+        path = write_png(tmp_path / f"g{seed}.png", draw_scene(30 + seed, 64, 96)[0])
         session = seg_app.segment(path, MODEL, session)[3]
         painted = session.prediction.copy()
         painted[32:] = 3
@@ -409,7 +398,7 @@ def test_new_workspace_with_custom_classes(app_module, tmp_path):
     assert [row[2] for row in seg_app.labels_view(session)] == ["road", "pothole", "background", "void (ignored)"]
     assert str(created) in [value for _, value in dropdown.choices]
 
-    path = write_png(tmp_path / "x.png", draw_image(40))
+    path = write_png(tmp_path / "x.png", draw_scene(40, 64, 96)[0])
     _, legend, status, session = seg_app.segment(path, MODEL, session)
     assert session.prediction.max() < 3 and "new head" in session.version or session.version == "untrained"
     painted = session.prediction.copy()

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import draw_scene
+from tests.drawing import draw_scene
 from segdemo.finetune import FinetuneJob, FinetuneSettings, load_live
 from segdemo.store import Workspace
 
@@ -21,8 +21,7 @@ MODEL = "fcn8s_compact"
 SAVER = textwrap.dedent("""
     import sys
     import numpy as np
-    sys.path.insert(0, sys.argv[2])
-    from conftest import draw_scene
+    from tests.drawing import draw_scene
     from segdemo.store import Workspace
     workspace = Workspace(sys.argv[1])
     for seed in range(10_000):
@@ -36,7 +35,7 @@ FINETUNER = textwrap.dedent("""
     import sys
     from segdemo.finetune import FinetuneJob, FinetuneSettings
     from segdemo.store import Workspace
-    job = FinetuneJob(Workspace(sys.argv[1]), "fcn8s_compact", FinetuneSettings(seconds=120, crop=(64, 80)))
+    job = FinetuneJob(Workspace(sys.argv[1]), "fcn8s_compact", FinetuneSettings(seconds=120, patience=10_000, crop=(64, 80)))
     job.start()
     while not job.state.losses:
         job.join(0.1)
@@ -62,7 +61,7 @@ def assert_workspace_consistent(workspace: Workspace) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("acks_before_kill", [2, 5])
 def test_kill_during_saves_loses_no_acknowledged_sample(tmp_path, acks_before_kill):
-    process = run_script(SAVER, str(tmp_path / "ws"), str(ROOT / "tests"))
+    process = run_script(SAVER, str(tmp_path / "ws"))
     acknowledged = {}
     for line in process.stdout:
         _, sample_id, seed = line.split()

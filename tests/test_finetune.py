@@ -2,15 +2,13 @@
 
 import time
 
-import numpy as np
 import pytest
 
-from conftest import draw_scene, shared_dataset
+from tests.drawing import draw_scene, shared_dataset
 from segdemo.finetune import (FinetuneJob, FinetuneSettings, JobBusy, active_job, bench_loop, evenly_spaced,
                               load_live, should_promote)
 from segdemo.labels import LabelSet
 from segdemo.store import StoreError, Workspace
-from segdemo.weights import WeightsError
 
 MODEL = "fcn8s_compact"
 FAST = FinetuneSettings(seconds=3, crop=(64, 80), batch_size=2)

@@ -13,7 +13,7 @@ from segdemo.data import SegmentationDataset
 from segdemo.labels import CAMVID11, LabelSet
 from segdemo.store import StoreError, Workspace, is_heldout_hash, make_sample_id
 
-from conftest import CAR, ROAD, draw_scene
+from tests.drawing import CAR, ROAD, draw_scene
 
 
 def save(workspace, seed, **kwargs):
@@ -154,7 +154,7 @@ def test_two_threads_saving_at_once_both_land(tmp_path):
 
 def test_custom_label_set_and_mismatch(tmp_path):
     pets = LabelSet(name="pets", names=("background", "cat", "dog"), colors=((0, 0, 0), (1, 2, 3), (4, 5, 6)))
-    workspace = Workspace(tmp_path, labels=pets)
+    Workspace(tmp_path, labels=pets)
     assert Workspace(tmp_path).labels == pets
     with pytest.raises(StoreError, match="already has label set"):
         Workspace(tmp_path, labels=CAMVID11)

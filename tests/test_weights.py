@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CAR, ROAD, SKY, draw_scene, shared_dataset
+from tests.drawing import draw_scene, shared_dataset
 from segdemo.bench import count_params
 from segdemo.fileio import sha256_file
 from segdemo.inference import Predictor

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from segdemo import ui
-from segdemo.labels import CAMVID11
+from tests.drawing import draw_scene
 from segdemo.store import Workspace
 
 pytestmark = pytest.mark.browser
@@ -22,21 +22,9 @@ SHOTS = Path("/tmp/shots")
 MODEL = "fcn8s_compact"
 
 
-def draw_image(seed: int, height: int = 180, width: int = 240) -> np.ndarray:
-    """Sky, a building band, road and a car box in CamVid colours plus noise."""
-    rng = np.random.default_rng(seed)
-    mask = np.zeros((height, width), dtype=np.uint8)
-    mask[height // 4: height // 2] = 1
-    mask[height // 2:] = 3
-    top, left = height // 2 + int(rng.integers(5, 30)), int(rng.integers(0, width - 70))
-    mask[top: top + 30, left: left + 70] = 8
-    image = np.asarray(CAMVID11.colors, dtype=np.float32)[mask] + rng.normal(0, 12, (height, width, 3))
-    return np.clip(image, 0, 255).astype(np.uint8)
-
-
 def write_image(directory: Path, seed: int) -> Path:
     path = directory / f"drawn-{seed}.png"
-    Image.fromarray(draw_image(seed)).save(path)
+    Image.fromarray(draw_scene(seed, 180, 240)[0]).save(path)
     return path
 
 
