@@ -20,6 +20,8 @@ MAX_IMAGE_PIXELS = 40_000_000
 """Largest image accepted (pixels). Bigger files are refused before decoding (decompression-bomb guard)."""
 
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 class ImageError(ValueError):
@@ -45,6 +47,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:80]}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

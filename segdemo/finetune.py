@@ -34,7 +34,9 @@ class FinetuneSettings:
 
     ``changed_weight`` > 1 weights the pixels the user changed more; ``freeze_bn`` keeps BatchNorm statistics;
     ``backbone_lr_mult`` scales the LR of everything but the classifier; ``l2sp`` pulls weights toward the
-    starting point. Safety comes from early stopping on the held-out samples and the promotion guard.
+    starting point. Held-out checks come at least ``steps_between_checks`` steps apart (a few samples make
+    one-step epochs), and ``patience`` counts checks. Safety comes from early stopping on the held-out samples
+    and the promotion guard.
     """
 
     seconds: float = 40.0
@@ -45,6 +47,7 @@ class FinetuneSettings:
     l2sp: float = 0.0
     changed_weight: float = 1.0
     patience: int = 6
+    steps_between_checks: int = 8
     max_epochs: int = 300
     crop: tuple[int, int] = (288, 384)
     seed: int = 0
@@ -222,9 +225,10 @@ class FinetuneJob:
         before = evaluate(live.predictor(workspace, self.model), heldout_set)
 
         new_head = live.new_head
-        config = TrainConfig(epochs=settings.max_epochs, batch_size=settings.batch_size,
-                             lr=settings.lr,
+        steps_per_epoch = max(1, -(-len(train_set) // settings.batch_size))
+        config = TrainConfig(epochs=settings.max_epochs, batch_size=settings.batch_size, lr=settings.lr,
                              seconds=settings.seconds, patience=settings.patience, augment=augment,
+                             val_every=max(1, -(-settings.steps_between_checks // steps_per_epoch)),
                              freeze_bn=settings.freeze_bn and not new_head,
                              backbone_lr_mult=1.0 if new_head else settings.backbone_lr_mult,
                              l2sp=0.0 if new_head else settings.l2sp, seed=settings.seed,
