@@ -48,7 +48,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from segdemo.bench import count_gflops, count_params
     from segdemo.data import Augment, SegmentationDataset
     from segdemo.labels import dataset_labels
-    from segdemo.models import build_model
+    from segdemo.models import build_model, get_spec
     from segdemo.train import TrainConfig, distributed_context, fit, machine_description, write_history
     from segdemo.weights import WeightsEntry, save_weights, write_entry
 
@@ -67,7 +67,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     command = "python -m segdemo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if world > 1:
         command = f"torchrun --nproc_per_node {world} -m segdemo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    meta = {"family": args.model.split("_")[0], "params": count_params(model), "gflops": round(count_gflops(model), 3),
+    meta = {"family": get_spec(args.model).family, "params": count_params(model), "gflops": round(count_gflops(model), 3),
             "recipe": {"command": command, "epochs": args.epochs, "machine": machine_description(),
                        "processes": world, "config": config.to_dict(), "train_split": args.train_split,
                        "data": Path(args.data).name}}

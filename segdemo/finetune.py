@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock, Timeout
 
 from segdemo.data import Augment, SegmentationDataset
 from segdemo.inference import Predictor
@@ -162,6 +163,7 @@ class FinetuneJob:
         self.state = JobState()
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
+        self._process_lock = FileLock(str(workspace.root / ".finetune.lock"), timeout=0, thread_local=False)
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -186,11 +188,17 @@ class FinetuneJob:
         return self.state.result
 
     def _claim(self) -> None:
+        """Take the workspace's job slot: in this process (_ACTIVE) and across processes (a file lock that the
+        OS drops if the process dies)."""
         with _ACTIVE_LOCK:
             current = _ACTIVE.get(self.workspace.root)
             if current is not None:
                 raise JobBusy(f"a fine-tune of {current.model} is already running in this workspace; "
                               "wait for it or cancel it")
+            try:
+                self._process_lock.acquire()
+            except Timeout:
+                raise JobBusy("another program is fine-tuning in this workspace; wait for it to finish") from None
             _ACTIVE[self.workspace.root] = self
         self.state = JobState(status="running", message="preparing", started=time.monotonic())
 
@@ -205,6 +213,7 @@ class FinetuneJob:
             self.state.finished = time.monotonic()
             with _ACTIVE_LOCK:
                 _ACTIVE.pop(self.workspace.root, None)
+                self._process_lock.release()
 
     def _finetune(self) -> FinetuneResult:
         settings, workspace = self.settings, self.workspace

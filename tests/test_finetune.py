@@ -84,6 +84,25 @@ def test_second_job_is_refused_while_one_runs_and_cancel_stops_it(workspace):
     assert FinetuneJob(workspace, MODEL, FAST).run().version == "v1"
 
 
+def test_a_job_in_another_process_blocks_this_workspace(workspace):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from filelock import FileLock; "
+        "lock = FileLock(sys.argv[1]); lock.acquire(); print('held', flush=True); time.sleep(60)"),
+        str(workspace.root / ".finetune.lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(JobBusy, match="another program"):
+            FinetuneJob(workspace, MODEL, FAST).run()
+        assert active_job(workspace) is None
+    finally:
+        holder.kill()
+        holder.wait()
+    assert FinetuneJob(workspace, MODEL, FAST).run().version == "v1"
+
+
 def test_refuses_without_samples_or_without_training_samples(tmp_path):
     empty = Workspace(tmp_path / "empty")
     with pytest.raises(StoreError, match="0 training and 0 held-out"):
