@@ -33,11 +33,12 @@ import pandas as pd
 from PIL import Image
 
 from segdemo import ui
+from segdemo.bench import count_model_params
 from segdemo.fileio import ImageError, atomic_write_bytes, read_rgb
 from segdemo.finetune import FinetuneJob, FinetuneSettings, JobBusy, active_job, load_live
 from segdemo.inference import Predictor, configure_threads
 from segdemo.labels import LabelSet
-from segdemo.models import build_model, get_spec, list_models, shipped_weights
+from segdemo.models import get_spec, list_models, shipped_weights
 from segdemo.store import SHIPPED, StoreError, Workspace
 from segdemo.weights import WeightsError
 
@@ -71,8 +72,8 @@ def _model_label(name: str) -> tuple[str, bool, float | None]:
     entry = shipped_weights(name)
     meta = entry.meta if entry is not None else {}
     params = meta.get("params")
-    if params is None and get_spec(name).config == "compact":
-        params = sum(p.numel() for p in build_model(name).parameters())
+    if params is None:
+        params = count_model_params(name)
     parts = [name]
     if params:
         parts.append(f"{params / 1e6:.1f}M params")

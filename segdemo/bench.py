@@ -21,6 +21,14 @@ def count_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def count_model_params(name: str) -> int:
+    """Parameters of a registered model in its default configuration, built on the meta device (no memory)."""
+    from segdemo.models import build_model
+
+    with torch.device("meta"):
+        return count_params(build_model(name))
+
+
 def count_gflops(model: torch.nn.Module, size: tuple[int, int] = BENCH_SIZE) -> float:
     """Forward GFLOPs for one RGB image of ``size`` (H, W), at the model's own internal resolution."""
     was_training = model.training

@@ -23,14 +23,14 @@ def _print_json(payload) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from segdemo.bench import count_params
-    from segdemo.models import build_model, get_spec, list_models, shipped_weights
+    from segdemo.bench import count_model_params
+    from segdemo.models import get_spec, list_models, shipped_weights
 
     rows = []
     for name in list_models():
         spec, entry = get_spec(name), shipped_weights(name)
         rows.append({"name": name, "family": spec.family, "config": spec.config, "summary": spec.summary,
-                     "params": count_params(build_model(name)),
+                     "params": count_model_params(name),
                      "weights": entry.to_dict() if entry is not None else None})
     if args.json:
         _print_json(rows)
