@@ -460,12 +460,6 @@ class SegdemoApp:
         if not model:
             gr.Warning("Choose a model on the Segment tab first.")
             return gr.skip(), gr.skip()
-        train, heldout = workspace.split_ids("train"), workspace.split_ids("heldout")
-        if not train or not heldout:
-            message = (f"Fine-tuning needs training and held-out samples; the workspace has {len(train)} train and "
-                       f"{len(heldout)} held-out. Save at least 3 corrected samples (about 1 in 5 is held out).")
-            gr.Warning(message)
-            return f'<div class="sd-note">⚠ {message}</div>', gr.Timer(active=False)
         budget = float(seconds) if seconds else self.finetune_seconds
         job = FinetuneJob(workspace, model, dataclasses.replace(self.finetune_settings, seconds=budget))
         try:
@@ -473,6 +467,11 @@ class SegdemoApp:
         except JobBusy as err:
             gr.Warning(str(err))
             return gr.skip(), gr.Timer(active=True)
+        except StoreError as err:
+            message = f"{str(err)[0].upper()}{str(err)[1:]}."
+            gr.Warning(message)
+            return f'<div class="sd-note">⚠ {html.escape(message)}</div>', gr.Timer(active=False)
+        train = job.samples()[0]
         with self._lock:
             self._jobs[str(workspace.root)] = job
         gr.Info(f"Fine-tuning {model} for up to {budget:.0f} s on {len(train)} samples; segmentation keeps working.")

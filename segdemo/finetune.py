@@ -169,7 +169,9 @@ class FinetuneJob:
         self._cancel.set()
 
     def start(self) -> "FinetuneJob":
-        """Claim the workspace and run in a daemon thread; raise JobBusy if another job holds it."""
+        """Claim the workspace and run in a daemon thread; raise JobBusy if another job holds it and
+        StoreError if the workspace lacks training or held-out samples."""
+        self.samples()
         self._claim()
         self._thread = threading.Thread(target=self._run_claimed, name=f"finetune-{self.model}", daemon=True)
         self._thread.start()
@@ -215,13 +217,18 @@ class FinetuneJob:
                 _ACTIVE.pop(self.workspace.root, None)
                 self._process_lock.release()
 
-    def _finetune(self) -> FinetuneResult:
-        settings, workspace = self.settings, self.workspace
-        train_ids, heldout_ids = workspace.split_ids("train"), workspace.split_ids("heldout")
+    def samples(self) -> tuple[list[str], list[str]]:
+        """(train ids, held-out ids) of the workspace; StoreError when either is empty."""
+        train_ids, heldout_ids = self.workspace.split_ids("train"), self.workspace.split_ids("heldout")
         if not train_ids or not heldout_ids:
             raise StoreError(f"fine-tuning needs training and held-out samples; this workspace has "
-                             f"{len(train_ids)} training and {len(heldout_ids)} held-out (save at least 3 samples: "
-                             "about 1 in 5 is held out to measure the model)")
+                             f"{len(train_ids)} training and {len(heldout_ids)} held-out. Save at least 3 samples "
+                             "(about 1 in 5 is held out to measure the model)")
+        return train_ids, heldout_ids
+
+    def _finetune(self) -> FinetuneResult:
+        settings, workspace = self.settings, self.workspace
+        train_ids, heldout_ids = self.samples()
         live = load_live(workspace, self.model)
         parent = live.source
         labels = workspace.labels
