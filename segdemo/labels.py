@@ -152,21 +152,3 @@ def overlay(image: np.ndarray, mask: np.ndarray, labels: LabelSet, alpha: float 
     blend[mask == labels.ignore_index] = image[mask == labels.ignore_index]
     return np.clip(blend + 0.5, 0, 255).astype(np.uint8)
 
-
-def mask_from_colors(rgba: np.ndarray, labels: LabelSet, *, alpha_threshold: int = 128,
-                     fallback: np.ndarray | None = None) -> np.ndarray:
-    """Painted RGB(A) layer (H, W, 3|4) → class mask by nearest palette colour.
-
-    Pixels whose alpha is below ``alpha_threshold`` take ``fallback`` (a class mask of the same size) or void.
-    """
-    rgba = np.asarray(rgba)
-    if rgba.ndim != 3 or rgba.shape[2] not in (3, 4):
-        raise ValueError(f"expected an RGB or RGBA array (H, W, 3|4), got shape {rgba.shape}")
-    rgb = rgba[..., :3].astype(np.int32)
-    colors = np.asarray(labels.colors, dtype=np.int32)
-    distance = ((rgb[:, :, None, :] - colors[None, None, :, :]) ** 2).sum(-1)
-    mask = distance.argmin(-1).astype(np.uint8)
-    if rgba.shape[2] == 4:
-        transparent = rgba[..., 3] < alpha_threshold
-        mask[transparent] = fallback[transparent] if fallback is not None else labels.ignore_index
-    return mask

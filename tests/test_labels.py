@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segdemo.labels import (CAMVID11, LabelSet, check_mask, colorize, dataset_labels, mask_from_colors,
+from segdemo.labels import (CAMVID11, LabelSet, check_mask, colorize, dataset_labels,
                             mask_from_image, mask_to_palette_image, overlay)
 
 PETS = LabelSet.from_dict({"name": "pets", "classes": [{"name": "background", "color": [0, 0, 0]},
@@ -72,12 +72,3 @@ def test_colorize_and_overlay():
     assert full[1, 1].tolist() == [100, 100, 100]
     assert overlay(image, mask, PETS, 0.5)[0, 1].tolist() == [160, 110, 70]
 
-
-def test_mask_from_painted_colours_takes_nearest_and_respects_alpha():
-    rgba = np.zeros((1, 3, 4), dtype=np.uint8)
-    rgba[0, 0] = [218, 121, 45, 255]
-    rgba[0, 1] = [40, 120, 220, 255]
-    rgba[0, 2] = [40, 120, 220, 10]
-    fallback = np.zeros((1, 3), dtype=np.uint8)
-    assert mask_from_colors(rgba, PETS).tolist() == [[1, 2, 255]]
-    assert mask_from_colors(rgba, PETS, fallback=fallback).tolist() == [[1, 2, 0]]
