@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from segdemo.fileio import MAX_IMAGE_PIXELS
 from segdemo.labels import LabelSet, colorize, overlay
 
 # -- run-length encoding of class masks ------------------------------------------------------------------------
@@ -101,6 +102,8 @@ def decode_painter_value(value: str | None) -> PainterValue:
         raise ValueError("the editor's mask is incomplete; reload the page and try again") from None
     if width < 1 or height < 1:
         raise ValueError("the editor's mask is empty")
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ValueError(f"the edited mask is {width}x{height}: larger than any image segdemo accepts")
     return PainterValue(token=str(data.get("token", "")), mask=rle_decode(values, lengths, (height, width)))
 
 

@@ -176,6 +176,12 @@ def test_rle_round_trip_and_damage():
             ui.decode_painter_value(bad)
 
 
+def test_painter_value_larger_than_any_image_is_refused_before_decoding():
+    huge = json.dumps({"token": "", "w": 100_000, "h": 100_000, "mask": ["AA==", "AOH1BQ=="]})
+    with pytest.raises(ValueError, match="larger than any image"):
+        ui.decode_painter_value(huge)
+
+
 def test_painter_payload_carries_exact_masks(segmented, seg_app):
     session = segmented[0]
     data = json.loads(seg_app.editor_payload(session))
