@@ -8,6 +8,7 @@ by ``torchrun`` (DDP over gloo on CPU).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -265,9 +266,9 @@ def write_history(path: Path, history: list[EpochRecord]) -> None:
     for r in history:
         rows.append([r.epoch, r.step, r.seconds, f"{r.loss:.5f}", f"{r.lr:.6g}",
                      "" if r.val is None else f"{r.val['miou']:.5f}", "" if r.val is None else f"{r.val['pixel_acc']:.5f}"])
-    with open(path.with_suffix(".log.csv.tmp"), "w", newline="") as handle:
-        csv.writer(handle).writerows(rows)
-    os.replace(path.with_suffix(".log.csv.tmp"), path.with_suffix(".log.csv"))
+    table = io.StringIO(newline="")
+    csv.writer(table).writerows(rows)
+    atomic_write_text(path.with_suffix(".log.csv"), table.getvalue())
 
 
 def machine_description() -> str:
