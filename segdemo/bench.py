@@ -69,8 +69,10 @@ def conv_ceiling_gflops(*, runs: int = 20, size: tuple[int, int] = (180, 240)) -
 
 
 def bench_row(name: str, predictor: Predictor, ceiling: float, *, runs: int = 20) -> dict:
-    """One row of ``segdemo bench``: cost, p50/p90 latency, achieved GFLOP/s and efficiency vs the ceiling."""
-    gflops = count_gflops(predictor.model)
+    """One row of ``segdemo bench``: cost, p50/p90 latency, achieved GFLOP/s and efficiency vs the ceiling,
+    for a 360x480 image resized as the predictor resizes it."""
+    scale = predictor.model_scale(*BENCH_SIZE)
+    gflops = count_gflops(predictor.model, (round(BENCH_SIZE[0] * scale), round(BENCH_SIZE[1] * scale)))
     times = latency_ms(predictor, runs=runs)
     p50, p90 = float(np.percentile(times, 50)), float(np.percentile(times, 90))
     achieved = gflops / (p50 / 1000)
@@ -78,5 +80,5 @@ def bench_row(name: str, predictor: Predictor, ceiling: float, *, runs: int = 20
         "model": name, "version": predictor.version, "params": count_params(predictor.model),
         "gflops": round(gflops, 3), "ms_p50": round(p50, 2), "ms_p90": round(p90, 2),
         "achieved_gflops_per_s": round(achieved, 2), "ceiling_gflops_per_s": round(ceiling, 2),
-        "efficiency": round(achieved / ceiling, 3), "threads": torch.get_num_threads(),
+        "efficiency": round(achieved / ceiling, 3), "threads": torch.get_num_threads(), "base_size": predictor.base_size,
     }

@@ -77,7 +77,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     def on_best(best_model, metrics, epoch) -> None:
         save_weights(best_model, out, model_name=args.model, labels=labels, input_scale=best_model.input_scale,
-                     mean=config.mean, std=config.std, version=args.version,
+                     base_size=config.augment.base_size, mean=config.mean, std=config.std, version=args.version,
                      meta={**meta, "best_epoch": epoch, "metrics": {args.val_split: metrics}})
 
     def on_epoch(record) -> None:
@@ -102,11 +102,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predictor(model: str, weights: str | None):
+def _predictor(model: str, weights: str | None, base_size: int | None = None):
     from segdemo.inference import Predictor, configure_threads
 
     configure_threads()
-    return Predictor.from_weights(model, weights or "default")
+    predictor = Predictor.from_weights(model, weights or "default")
+    if base_size is not None:
+        predictor.base_size = base_size
+    return predictor
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -114,7 +117,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from segdemo.labels import dataset_labels
     from segdemo.train import evaluate
 
-    predictor = _predictor(args.model, args.weights)
+    predictor = _predictor(args.model, args.weights, args.base_size)
     labels = dataset_labels(args.data)
     if not labels.same_classes(predictor.labels):
         raise CommandError(f"label sets differ: {args.data} has {labels.name} {list(labels.names)}, the weights "
@@ -122,7 +125,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     dataset = SegmentationDataset.from_split(args.data, args.split, labels=labels)
     metrics = evaluate(predictor, dataset)
-    metrics.update(model=args.model, version=predictor.version, split=args.split,
+    metrics.update(model=args.model, version=predictor.version, split=args.split, base_size=predictor.base_size,
                    seconds=round(time.perf_counter() - started, 2))
     print(f"{args.model} {predictor.version} on {args.data} [{args.split}], {metrics['images']} images: "
           f"mIoU {metrics['miou']:.4f}  pixel acc {metrics['pixel_acc']:.4f}  mean acc {metrics['mean_acc']:.4f}")
@@ -138,7 +141,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from segdemo.labels import mask_to_palette_image, overlay
     from PIL import Image
 
-    predictor = _predictor(args.model, args.weights)
+    predictor = _predictor(args.model, args.weights, args.base_size)
     out = Path(args.out)
     failures = 0
     for source in args.input:
@@ -175,6 +178,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             predictor = Predictor(build_model(name), name=name, version="random")
         else:
             predictor = Predictor.from_weights(name)
+        if args.base_size is not None:
+            predictor.base_size = args.base_size
         row = bench_row(name, predictor, ceiling, runs=args.runs)
         rows.append(row)
         print(f"{name:<16} {row['params'] / 1e6:6.2f}M {row['gflops']:7.2f} GFLOP  p50 {row['ms_p50']:7.1f} ms  "
@@ -225,6 +230,19 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
     return 0
 
 
+BASE_SIZE_HELP = ("shorter side (pixels) images are resized to before the model; default: the scale the weights "
+                  "were trained at (360 for the shipped ones). Lower is faster and coarser")
+
+
+def _base_size(text: str) -> int:
+    from segdemo.models import MIN_INPUT_SIZE
+
+    value = int(text)
+    if value < MIN_INPUT_SIZE:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_INPUT_SIZE}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m segdemo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -263,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--weights", default=None, help="a .safetensors file (default: the shipped weights)")
     evaluate.add_argument("--data", required=True)
     evaluate.add_argument("--split", required=True)
+    evaluate.add_argument("--base-size", type=_base_size, default=None, help=BASE_SIZE_HELP)
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(run=cmd_eval)
 
@@ -272,11 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", required=True, nargs="+")
     predict.add_argument("--out", required=True)
     predict.add_argument("--alpha", type=float, default=0.5, help="overlay opacity, 0-1")
+    predict.add_argument("--base-size", type=_base_size, default=None, help=BASE_SIZE_HELP)
     predict.set_defaults(run=cmd_predict)
 
     bench = commands.add_parser("bench", help="latency and efficiency at 360x480")
     bench.add_argument("--all", action="store_true", help="every compact configuration, random weights")
     bench.add_argument("--runs", type=int, default=20)
+    bench.add_argument("--base-size", type=_base_size, default=None, help=BASE_SIZE_HELP)
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(run=cmd_bench)
 

@@ -56,12 +56,16 @@ def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
     return (images.float() / 255.0 - mean) / std
 
 
+BASE_SIZE = 360
+"""Shorter image side (pixels) that training scales images to before jitter, and inference resizes to."""
+
+
 @dataclass(frozen=True)
 class Augment:
     """Training augmentation: scale jitter of the shorter side around ``base_size``, random crop, flip, colour."""
 
     crop: tuple[int, int] = (352, 480)
-    base_size: int = 360
+    base_size: int = BASE_SIZE
     scale_range: tuple[float, float] = (0.75, 1.5)
     color_jitter: float = 0.3
 

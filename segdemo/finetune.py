@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from filelock import FileLock, Timeout
 
-from segdemo.data import Augment, SegmentationDataset
+from segdemo.data import BASE_SIZE, Augment, SegmentationDataset
 from segdemo.inference import Predictor
 from segdemo.models import SegmentationModel, build_model, shipped_weights
 from segdemo.store import SHIPPED, StoreError, Workspace
@@ -69,10 +69,11 @@ class LiveModel:
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
     warning: str = ""
+    base_size: int | None = BASE_SIZE
 
     def predictor(self, workspace: Workspace, name: str) -> Predictor:
         return Predictor(self.model, labels=workspace.labels, mean=self.mean, std=self.std, name=name,
-                         version=self.version)
+                         version=self.version, base_size=self.base_size)
 
 
 def _lineage(workspace: Workspace, name: str) -> list[tuple[str, WeightsEntry | None]]:
@@ -110,7 +111,7 @@ def load_live(workspace: Workspace, name: str) -> LiveModel:
         if problems:
             label += f" (live {problems[0].split()[0]} refused: damaged)"
         return LiveModel(model, entry, label, new_head, version, tuple(entry.mean), tuple(entry.std),
-                         warning="; ".join(problems))
+                         warning="; ".join(problems), base_size=entry.base_size)
     raise WeightsError(f"no usable weights for {name}: " + "; ".join(problems))
 
 
@@ -233,7 +234,7 @@ class FinetuneJob:
         parent = live.source
         labels = workspace.labels
         pixel_weights = self._pixel_weights(train_ids)
-        augment = Augment(crop=settings.crop)
+        augment = Augment(crop=settings.crop, base_size=live.base_size or BASE_SIZE)
         train_set = SegmentationDataset(workspace.root, train_ids, labels=labels, augment=augment,
                                         pixel_weights=pixel_weights)
         heldout_set = SegmentationDataset(workspace.root, heldout_ids, labels=labels)
@@ -270,7 +271,7 @@ class FinetuneJob:
         version = workspace.next_version(self.model)
         promoted = should_promote(before["miou"], after["miou"], untrained_head=live.new_head)
         save_weights(model, workspace.checkpoint_dir(self.model) / f"{version}.safetensors", model_name=self.model,
-                     labels=labels, input_scale=model.input_scale, mean=live.mean, std=live.std, version=version,
+                     labels=labels, input_scale=model.input_scale, base_size=augment.base_size, mean=live.mean, std=live.std, version=version,
                      meta={"parent": parent, "train_ids": train_ids, "heldout_ids": heldout_ids,
                            "metrics": {"heldout_before": before, "heldout": after}, "seconds": result.seconds,
                            "stopped": result.stopped, "best_epoch": best["epoch"], "created": time.time(),

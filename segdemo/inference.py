@@ -10,14 +10,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from segdemo.data import normalize
+from segdemo.data import BASE_SIZE, normalize
 from segdemo.fileio import read_rgb
 from segdemo.labels import CAMVID11, LabelSet
 from segdemo.models import MIN_INPUT_SIZE, SegmentationModel, build_model
 from segdemo.weights import IMAGENET_MEAN, IMAGENET_STD, WeightsEntry, WeightsError, resolve_entry
 
 MAX_MODEL_SIDE = 1024
-"""Images whose longer side exceeds this are downscaled for the model; masks come back at native size."""
+"""Longest side (pixels) an image is given to the model at; masks always come back at native size."""
 
 
 def configure_threads() -> int:
@@ -39,15 +39,20 @@ class Prediction:
 
 
 class Predictor:
-    """A model in eval mode with its label set and input normalisation, ready for fast CPU inference."""
+    """A model in eval mode with its label set and input normalisation, ready for fast CPU inference.
+
+    Images are resized so their shorter side is ``base_size`` (the scale the model was trained at) before the
+    model, and its logits back to the image's size; ``base_size=None`` feeds images as given.
+    """
 
     def __init__(self, model: SegmentationModel, *, labels: LabelSet = CAMVID11,
-                 mean=IMAGENET_MEAN, std=IMAGENET_STD, name: str = "", version: str = "") -> None:
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD, name: str = "", version: str = "",
+                 base_size: int | None = BASE_SIZE) -> None:
         if model.num_classes != labels.num_classes:
             raise ValueError(f"model has {model.num_classes} classes, label set {labels.name!r} has {labels.num_classes}")
         self.model = model.eval().to(memory_format=torch.channels_last)
         self.labels, self.mean, self.std = labels, tuple(mean), tuple(std)
-        self.name, self.version = name, version
+        self.name, self.version, self.base_size = name, version, base_size
 
     @classmethod
     def from_weights(cls, name: str, weights: str | Path | WeightsEntry = "default") -> "Predictor":
@@ -58,7 +63,14 @@ class Predictor:
         if entry is None:
             raise WeightsError(f"model {name!r} has no shipped weights")
         model = build_model(name, weights=entry)
-        return cls(model, labels=entry.labels, mean=entry.mean, std=entry.std, name=name, version=entry.version)
+        return cls(model, labels=entry.labels, mean=entry.mean, std=entry.std, name=name, version=entry.version,
+                   base_size=entry.base_size)
+
+    def model_scale(self, height: int, width: int) -> float:
+        """Factor an image of (height, width) is resized by before the model: shorter side to ``base_size``,
+        longer side at most ``MAX_MODEL_SIDE``."""
+        scale = self.base_size / min(height, width) if self.base_size else 1.0
+        return min(scale, MAX_MODEL_SIDE / max(height, width))
 
     @torch.inference_mode()
     def predict_arrays(self, images: list[np.ndarray]) -> list[Prediction]:
@@ -71,12 +83,12 @@ class Predictor:
             if min(height, width) < MIN_INPUT_SIZE:
                 raise ValueError(f"image is {width}x{height}: at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE} pixels needed")
             x = normalize(torch.from_numpy(image).permute(2, 0, 1), self.mean, self.std)[None]
-            scale = min(1.0, MAX_MODEL_SIDE / max(height, width))
-            if scale < 1.0:
+            scale = self.model_scale(height, width)
+            if scale != 1.0:
                 size = (max(MIN_INPUT_SIZE, round(height * scale)), max(MIN_INPUT_SIZE, round(width * scale)))
-                x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+                x = F.interpolate(x, size=size, mode="bilinear", antialias=scale < 1.0, align_corners=False)
             logits = self.model(x.contiguous(memory_format=torch.channels_last))
-            if scale < 1.0:
+            if scale != 1.0:
                 logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
             probability, mask = logits[0].softmax(0).max(0)
             results.append(Prediction(mask=mask.to(torch.uint8).numpy(), confidence=probability.float().numpy()))
@@ -84,7 +96,7 @@ class Predictor:
 
     def predict_batch(self, images: list[np.ndarray]) -> list[Prediction]:
         """Same-size images run as one batch; mixed sizes fall back to one at a time."""
-        if len({image.shape for image in images}) != 1 or max(images[0].shape[:2]) > MAX_MODEL_SIDE:
+        if len({image.shape for image in images}) != 1 or self.model_scale(*images[0].shape[:2]) != 1.0:
             return self.predict_arrays(images)
         with torch.inference_mode():
             batch = normalize(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2), self.mean, self.std)

@@ -231,7 +231,8 @@ def fit(model: SegmentationModel, labels: LabelSet, train_set: SegmentationDatas
         out_of_time = config.seconds is not None and progress() >= 1.0
         last = epoch == config.epochs - 1 or out_of_time or stopped == "cancelled"
         if rank == 0 and val_set is not None and ((epoch + 1) % config.val_every == 0 or last):
-            predictor = Predictor(model, labels=labels, mean=config.mean, std=config.std)
+            predictor = Predictor(model, labels=labels, mean=config.mean, std=config.std,
+                                  base_size=config.augment.base_size)
             record.val = evaluate(predictor, val_set)
             if best_metrics is None or record.val["miou"] > best_metrics["miou"]:
                 best_metrics, best_epoch, stale = record.val, epoch, 0

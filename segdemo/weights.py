@@ -14,6 +14,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save as save_tensors
 
+from segdemo.data import BASE_SIZE
 from segdemo.fileio import atomic_write_bytes, atomic_write_text, sha256_file
 from segdemo.labels import CAMVID11, LabelSet
 
@@ -30,8 +31,9 @@ class WeightsError(ValueError):
 class WeightsEntry:
     """One weights file and what is known about it.
 
-    ``input_scale``: fraction of the input resolution the network runs at; ``mean``/``std``: per-channel
-    normalisation of RGB values in [0, 1]. ``meta`` holds the rest (params, gflops, recipe, metrics, ...).
+    ``base_size``: shorter side (pixels) images are resized to before the network, the scale it was trained at
+    (None: as given); ``input_scale``: fraction of that resolution the network runs at; ``mean``/``std``:
+    per-channel normalisation of RGB values in [0, 1]. ``meta`` holds the rest (params, gflops, recipe, metrics, ...).
     """
 
     model: str
@@ -39,6 +41,7 @@ class WeightsEntry:
     sha256: str
     labels: LabelSet = CAMVID11
     input_scale: float = 1.0
+    base_size: int | None = BASE_SIZE
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     version: str = "v0"
@@ -52,7 +55,8 @@ class WeightsEntry:
         return {
             "model": self.model, "file": self.file.name, "sha256": self.sha256, "version": self.version,
             "labels": self.labels.to_dict(),
-            "input": {"scale": self.input_scale, "mean": list(self.mean), "std": list(self.std)},
+            "input": {"base_size": self.base_size, "scale": self.input_scale, "mean": list(self.mean),
+                      "std": list(self.std)},
             **self.meta,
         }
 
@@ -65,6 +69,7 @@ class WeightsEntry:
             return cls(
                 model=data["model"], file=path.parent / data["file"], sha256=data["sha256"],
                 labels=LabelSet.from_dict(data["labels"]), input_scale=float(data["input"]["scale"]),
+                base_size=data["input"].get("base_size", BASE_SIZE),
                 mean=tuple(data["input"]["mean"]), std=tuple(data["input"]["std"]),
                 version=str(data.get("version", "v0")),
                 meta={k: v for k, v in data.items() if k not in known},
@@ -97,14 +102,14 @@ def resolve_entry(source: str | Path | WeightsEntry) -> WeightsEntry:
 
 
 def save_weights(model: torch.nn.Module, path: str | Path, *, model_name: str, labels: LabelSet,
-                 input_scale: float, mean=IMAGENET_MEAN, std=IMAGENET_STD, version: str = "v0",
-                 meta: dict | None = None) -> WeightsEntry:
+                 input_scale: float, base_size: int | None = BASE_SIZE, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                 version: str = "v0", meta: dict | None = None) -> WeightsEntry:
     """Write ``model``'s state as safetensors and its JSON entry, both atomically; return the entry."""
     path = Path(path).with_suffix(".safetensors")
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     atomic_write_bytes(path, save_tensors(state))
     entry = WeightsEntry(model=model_name, file=path, sha256=sha256_file(path), labels=labels,
-                         input_scale=input_scale, mean=tuple(mean), std=tuple(std), version=version,
+                         input_scale=input_scale, base_size=base_size, mean=tuple(mean), std=tuple(std), version=version,
                          meta=dict(meta or {}))
     write_entry(entry)
     return entry

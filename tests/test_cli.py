@@ -49,6 +49,7 @@ def test_models_json_lists_every_registered_model():
 def test_train_writes_weights_entry_logs_and_resume_state(trained):
     entry = json.loads(trained.with_suffix(".json").read_text())
     assert entry["model"] == "fcn8s_compact" and entry["labels"]["name"] == "camvid11"
+    assert entry["input"]["base_size"] == 72
     assert entry["recipe"]["epochs"] == 3 and entry["recipe"]["seconds"] > 0 and "command" in entry["recipe"]
     assert 0 <= entry["metrics"]["val"]["miou"] <= 1
     log = trained.with_suffix(".log.csv").read_text().splitlines()
@@ -73,8 +74,15 @@ def test_eval_json(trained, tiny_dataset):
         assert 0 <= metrics[key] <= 1
     assert set(metrics["per_class_iou"]) == set(CAMVID11.names)
     assert metrics["images"] == 3 and metrics["seconds"] >= 0
+    assert metrics["base_size"] == 72
     recorded = json.loads(trained.with_suffix(".json").read_text())["metrics"]["val"]["miou"]
     assert metrics["miou"] == pytest.approx(recorded, abs=1e-6)
+
+
+def test_eval_at_a_lower_resolution(trained, tiny_dataset):
+    metrics = last_json(segdemo("eval", "--model", "fcn8s_compact", "--weights", str(trained), "--base-size", "36",
+                                "--data", str(tiny_dataset), "--split", "val", "--json"))
+    assert metrics["base_size"] == 36 and 0 <= metrics["miou"] <= 1
 
 
 def test_predict_writes_palette_masks_and_overlays(trained, tiny_dataset, tmp_path):

@@ -10,6 +10,7 @@ from PIL import Image
 from segdemo.fileio import ImageError, read_rgb
 from segdemo.inference import MAX_MODEL_SIDE, Predictor
 from segdemo.models import build_model
+from tests.drawing import draw_scene
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +83,30 @@ def test_large_image_is_downscaled_for_the_model_but_mask_is_native(predictor):
 
 
 def test_batch_matches_single_images(predictor):
-    images = [np.random.default_rng(i).integers(0, 255, (40, 56, 3), dtype=np.uint8) for i in range(3)]
+    images = [np.random.default_rng(i).integers(0, 255, (360, 480, 3), dtype=np.uint8) for i in range(3)]
     batch = predictor.predict_batch(images)
     for image, result in zip(images, batch):
         single = predictor.predict(image)
         assert (single.mask == result.mask).mean() > 0.999
+
+
+@pytest.mark.parametrize("size, scale", [((360, 480), 1.0), ((720, 960), 0.5), ((180, 240), 2.0),
+                                         ((3000, 4000), 0.12), ((400, 3000), MAX_MODEL_SIDE / 3000)])
+def test_images_are_resized_to_the_training_scale(predictor, size, scale):
+    assert predictor.model_scale(*size) == pytest.approx(scale)
+
+
+def test_without_base_size_images_go_in_as_given_up_to_the_side_limit():
+    model = build_model("fcn8s_compact")
+    predictor = Predictor(model, base_size=None)
+    assert predictor.model_scale(180, 240) == 1.0
+    assert predictor.model_scale(300, 2048) == pytest.approx(0.5)
+
+
+def test_the_same_scene_uploaded_larger_gets_the_same_mask():
+    shipped = Predictor.from_weights("fcn8s_compact")
+    scene = np.array(Image.fromarray(draw_scene(3)[0]).resize((480, 360), Image.BILINEAR))
+    large = np.array(Image.fromarray(scene).resize((1440, 1080), Image.BICUBIC))
+    small_mask, large_mask = shipped.predict(scene).mask, shipped.predict(large).mask
+    assert large_mask.shape == (1080, 1440)
+    assert (large_mask[1::3, 1::3] == small_mask).mean() > 0.95

@@ -9,6 +9,7 @@ import torch
 
 from tests.drawing import draw_scene, shared_dataset
 from segdemo.bench import count_params
+from segdemo.data import BASE_SIZE
 from segdemo.fileio import sha256_file
 from segdemo.inference import Predictor
 from segdemo.labels import CAMVID11
@@ -35,6 +36,18 @@ def test_round_trip_restores_every_tensor(saved):
     loaded = WeightsEntry.from_json(entry.json_path)
     assert loaded.version == "v7" and loaded.meta["note"] == "test" and loaded.labels == CAMVID11
     assert loaded.sha256 == sha256_file(entry.file)
+
+
+def test_training_scale_travels_with_the_weights(tmp_path):
+    model = build_model("fcn8s_compact")
+    entry = save_weights(model, tmp_path / "w.safetensors", model_name="fcn8s_compact", labels=CAMVID11,
+                         input_scale=1.0, base_size=256)
+    assert WeightsEntry.from_json(entry.json_path).base_size == 256
+    assert Predictor.from_weights("fcn8s_compact", entry.file).model_scale(512, 700) == pytest.approx(0.5)
+    data = json.loads(entry.json_path.read_text())
+    del data["input"]["base_size"]
+    entry.json_path.write_text(json.dumps(data))
+    assert WeightsEntry.from_json(entry.json_path).base_size == BASE_SIZE
 
 
 def test_sha256_mismatch_is_refused(saved):
