@@ -8,11 +8,10 @@ import torch
 from torch import nn
 from torchvision.models import vgg16
 from torchvision.models._utils import IntermediateLayerGetter
-from torchvision.models.resnet import BasicBlock
-from torchvision.ops import Conv2dNormActivation
 
 from segdemo.models.base import SegmentationModel
 from segdemo.models.registry import register_model
+from segdemo.models.resnet import residual_stage, stem
 
 
 def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
@@ -60,22 +59,11 @@ class ResNetTrunk(nn.Module):
 
     def __init__(self, in_channels: int, widths: tuple[int, int, int, int], blocks: tuple[int, int, int, int]) -> None:
         super().__init__()
-        self.stem = nn.Sequential(
-            Conv2dNormActivation(in_channels, widths[0] // 2, 3, stride=2),
-            Conv2dNormActivation(widths[0] // 2, widths[0], 3, stride=1),
-            nn.MaxPool2d(3, stride=2, padding=1),
-        )
-        stages, inplanes = [], widths[0]
-        for index, (width, count) in enumerate(zip(widths, blocks)):
-            stride = 1 if index == 0 else 2
-            downsample = None
-            if stride != 1 or inplanes != width:
-                downsample = nn.Sequential(nn.Conv2d(inplanes, width, 1, stride=stride, bias=False), nn.BatchNorm2d(width))
-            layers = [BasicBlock(inplanes, width, stride, downsample)]
-            layers += [BasicBlock(width, width) for _ in range(count - 1)]
-            stages.append(nn.Sequential(*layers))
-            inplanes = width
-        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.stem = nn.Sequential(*stem(in_channels, widths[0]), nn.MaxPool2d(3, stride=2, padding=1))
+        inputs = (widths[0],) + tuple(widths[:-1])
+        self.layer1, self.layer2, self.layer3, self.layer4 = (
+            residual_stage(i, w, n, stride=1 if index == 0 else 2)
+            for index, (i, w, n) in enumerate(zip(inputs, widths, blocks)))
 
 
 class FCN8s(SegmentationModel):

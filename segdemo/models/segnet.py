@@ -4,10 +4,12 @@ and reused by the decoder's max-unpooling, so upsampling is non-learned and no e
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from segdemo.models.base import SegmentationModel
 from segdemo.models.registry import register_model
+from segdemo.models.resnet import residual_stage, stem
 
 
 def conv_bn(in_channels: int, out_channels: int, kernel_size: int, relu: bool) -> nn.Sequential:
@@ -77,6 +79,51 @@ class SegNet(SegmentationModel):
         self.head = nn.Conv2d(self.head_channels, num_classes, 1)
 
 
+class ResidualSegNet(SegmentationModel):
+    """SegNet's index-unpooling decoder over residual stages, as ENet builds it.
+
+    A stride-2 stem, then per stage a 2x2 max-pool that keeps its indices followed by BasicBlocks; the decoder
+    mirrors it: BasicBlocks, a 1x1 conv back to the previous stage's width, and max-unpooling with that stage's
+    indices. No encoder features are copied. Logits come out at stride 2 and are upsampled bilinearly.
+    """
+
+    def __init__(self, *, widths: tuple[int, ...], blocks: tuple[int, ...], decoder_blocks: tuple[int, ...],
+                 num_classes: int, in_channels: int, input_scale: float) -> None:
+        super().__init__(num_classes=num_classes, in_channels=in_channels, stride=2 ** (len(widths) + 1),
+                         input_scale=input_scale)
+        self.stem = stem(in_channels, widths[0])
+        inputs = (widths[0],) + tuple(widths[:-1])
+        self.pool = nn.MaxPool2d(2, stride=2, return_indices=True)
+        self.unpool = nn.MaxUnpool2d(2, stride=2)
+        self.encoders = nn.ModuleList(residual_stage(i, w, n) for i, w, n in zip(inputs, widths, blocks))
+        self.decoders = nn.ModuleList(
+            nn.Sequential(*(residual_stage(w, w, n) if n else ()), conv_bn(w, i, 1, relu=True))
+            for i, w, n in zip(inputs, widths, decoder_blocks))
+        self.refine = conv_bn(widths[0], widths[0], 3, relu=True)
+        self.head_channels = widths[0]
+        self.head = nn.Conv2d(widths[0], num_classes, 1)
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        x = self.stem(x)
+        indices = []
+        for encoder in self.encoders:
+            x, index = self.pool(x)
+            indices.append(index)
+            x = encoder(x)
+        for decoder in reversed(self.decoders):
+            x = self.unpool(decoder(x), indices.pop())
+        logits = self.head(self.refine(x))
+        return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+
+    def classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.head = nn.Conv2d(self.head_channels, num_classes, 1)
+
+
 @register_model(family="segnet", config="paper")
 def segnet_vgg16(*, num_classes: int = 11, in_channels: int = 3, input_scale: float = 1.0) -> SegNet:
     """SegNet with the 13-layer VGG16 encoder and its mirrored decoder (the paper's main network)."""
@@ -92,8 +139,9 @@ def segnet_basic(*, num_classes: int = 11, in_channels: int = 3, input_scale: fl
 
 
 @register_model(family="segnet", config="compact")
-def segnet_compact(*, num_classes: int = 11, in_channels: int = 3, input_scale: float = 0.5,
-                   stages: tuple[tuple[int, int], ...] = ((32, 1), (64, 1), (96, 2), (128, 2), (160, 2))) -> SegNet:
-    """SegNet with 5 encoder/decoder stages of 32 to 160 channels (1, 1, 2, 2, 2 convs), run at half resolution."""
-    return SegNet(stages=stages, kernel_size=3, decoder_relu=True,
-                  num_classes=num_classes, in_channels=in_channels, input_scale=input_scale)
+def segnet_compact(*, num_classes: int = 11, in_channels: int = 3, input_scale: float = 1.0,
+                   widths: tuple[int, ...] = (32, 64, 128, 256), blocks: tuple[int, ...] = (1, 2, 2, 2),
+                   decoder_blocks: tuple[int, ...] = (1, 1, 1, 1)) -> ResidualSegNet:
+    """Residual SegNet with 4 pooled stages of 32 to 256 channels at full resolution: sized for a laptop CPU."""
+    return ResidualSegNet(widths=widths, blocks=blocks, decoder_blocks=decoder_blocks, num_classes=num_classes,
+                          in_channels=in_channels, input_scale=input_scale)

@@ -4,10 +4,12 @@ up-convolved features are concatenated with the same-level contracting features 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from segdemo.models.base import SegmentationModel, conv_bn_relu
 from segdemo.models.registry import register_model
+from segdemo.models.resnet import residual_stage, stem
 
 
 class DoubleConv(nn.Sequential):
@@ -65,6 +67,45 @@ class UNet(SegmentationModel):
         self.head = nn.Conv2d(self.widths[0], num_classes, 1)
 
 
+class ResidualUNet(SegmentationModel):
+    """U-Net whose contracting path is a narrow ResNet: a stride-2 stem, then one residual stage per level.
+
+    ``widths[i]`` channels at stride 2**(i+1) on the way down; the expanding path up-convolves, concatenates the
+    same-level features and applies a DoubleConv of ``decoder_widths[i]`` channels. Logits come out at stride 2
+    and are upsampled bilinearly.
+    """
+
+    def __init__(self, *, widths: tuple[int, ...], blocks: tuple[int, ...], decoder_widths: tuple[int, ...],
+                 num_classes: int, in_channels: int, input_scale: float) -> None:
+        super().__init__(num_classes=num_classes, in_channels=in_channels, stride=2 ** len(widths),
+                         input_scale=input_scale)
+        self.stem = stem(in_channels, widths[0])
+        self.downs = nn.ModuleList(residual_stage(a, b, n, stride=2)
+                                   for a, b, n in zip(widths[:-1], widths[1:], blocks))
+        deeper = (widths[-1],) + tuple(decoder_widths[:0:-1])
+        self.ups = nn.ModuleList(Up(d, skip, out) for d, skip, out in
+                                 zip(deeper, reversed(widths[:-1]), reversed(decoder_widths)))
+        self.head_channels = decoder_widths[0]
+        self.head = nn.Conv2d(decoder_widths[0], num_classes, 1)
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        skips = [self.stem(x)]
+        for down in self.downs:
+            skips.append(down(skips[-1]))
+        x = skips.pop()
+        for up in self.ups:
+            x = up(x, skips.pop())
+        return F.interpolate(self.head(x), size=size, mode="bilinear", align_corners=False)
+
+    def classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.head = nn.Conv2d(self.head_channels, num_classes, 1)
+
+
 @register_model(family="unet", config="paper")
 def unet(*, num_classes: int = 11, in_channels: int = 3, input_scale: float = 1.0) -> UNet:
     """U-Net as in the paper: 5 levels, 64 to 1024 channels (with padding and BatchNorm)."""
@@ -73,7 +114,9 @@ def unet(*, num_classes: int = 11, in_channels: int = 3, input_scale: float = 1.
 
 
 @register_model(family="unet", config="compact")
-def unet_compact(*, num_classes: int = 11, in_channels: int = 3, input_scale: float = 0.5,
-                 widths: tuple[int, ...] = (16, 32, 64, 128, 256)) -> UNet:
-    """U-Net with 5 levels, 16 to 256 channels, run at half resolution: sized for a laptop CPU."""
-    return UNet(widths=widths, num_classes=num_classes, in_channels=in_channels, input_scale=input_scale)
+def unet_compact(*, num_classes: int = 11, in_channels: int = 3, input_scale: float = 1.0,
+                 widths: tuple[int, ...] = (32, 32, 64, 128, 256), blocks: tuple[int, ...] = (1, 2, 2, 2),
+                 decoder_widths: tuple[int, ...] = (16, 32, 64, 128)) -> ResidualUNet:
+    """Residual U-Net with 5 levels of 32 to 256 channels at full resolution: sized for a laptop CPU."""
+    return ResidualUNet(widths=widths, blocks=blocks, decoder_widths=decoder_widths, num_classes=num_classes,
+                        in_channels=in_channels, input_scale=input_scale)
