@@ -37,7 +37,8 @@ class FinetuneSettings:
     ``backbone_lr_mult`` scales the LR of everything but the classifier; ``l2sp`` pulls weights toward the
     starting point. Held-out checks come at least ``steps_between_checks`` steps apart (a few samples make
     one-step epochs), and ``patience`` counts checks. Safety comes from early stopping on the held-out samples
-    and the promotion guard.
+    and the promotion guard. A new classifier (another label set) trains for the whole budget with no early
+    stopping, and without frozen BN, backbone LR scaling or L2-SP: there is no trained head to stay near.
     """
 
     seconds: float = 40.0
@@ -244,7 +245,8 @@ class FinetuneJob:
         new_head = live.new_head
         steps_per_epoch = max(1, -(-len(train_set) // settings.batch_size))
         config = TrainConfig(epochs=settings.max_epochs, batch_size=settings.batch_size, lr=settings.lr,
-                             seconds=settings.seconds, patience=settings.patience, augment=augment,
+                             seconds=settings.seconds, patience=None if new_head else settings.patience,
+                             augment=augment,
                              val_every=max(1, -(-settings.steps_between_checks // steps_per_epoch)),
                              freeze_bn=settings.freeze_bn and not new_head,
                              backbone_lr_mult=1.0 if new_head else settings.backbone_lr_mult,

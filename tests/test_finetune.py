@@ -122,7 +122,9 @@ def test_new_label_set_gets_a_new_classifier(tmp_path):
     live = load_live(workspace, MODEL)
     assert live.new_head and live.model.num_classes == 3
     fill(workspace, 5)
-    result = FinetuneJob(workspace, MODEL, FAST).run()
+    impatient = FinetuneSettings(seconds=3, crop=(64, 80), batch_size=2, patience=0, steps_between_checks=1)
+    result = FinetuneJob(workspace, MODEL, impatient).run()
+    assert result.stopped == "time budget", "a new classifier must not stop early on its first held-out checks"
     assert result.promoted and workspace.versions(MODEL)[0].labels == pets
     assert not load_live(workspace, MODEL).new_head
 

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from tests.drawing import draw_scene, shared_dataset
+from tests.drawing import shared_dataset
 from segdemo.bench import count_params
 from segdemo.data import BASE_SIZE
 from segdemo.fileio import sha256_file
 from segdemo.inference import Predictor
 from segdemo.labels import CAMVID11
+from segdemo.ui import street_scene
 from segdemo.models import build_model, list_models, shipped_weights
 from segdemo.weights import WeightsEntry, WeightsError, save_weights, shipped_entries
 
@@ -108,15 +109,17 @@ class TestShippedWeights:
         assert {"command", "epochs", "seconds", "machine"} <= set(entry.meta["recipe"])
         assert set(entry.meta["metrics"]["val"]["per_class_iou"]) == set(entry.labels.names)
 
-    def test_sane_output_on_drawn_scenes(self, name):
+    @pytest.mark.parametrize("size", [(360, 480), (720, 960)])
+    def test_sane_output_on_drawn_street_scenes(self, name, size):
         predictor = Predictor.from_weights(name)
+        road = predictor.labels.names.index("Road")
         for seed in (1, 2):
-            image, truth = draw_scene(seed, 180, 240)
-            mask = predictor.predict(image).mask
-            assert mask.shape == truth.shape and mask.max() < predictor.labels.num_classes
-            # The drawn sky sits above the road; a trained street model should keep them apart.
-            top, bottom = mask[: 20].ravel(), mask[-20:].ravel()
-            assert np.bincount(top, minlength=11).argmax() != np.bincount(bottom, minlength=11).argmax()
+            mask = predictor.predict(street_scene(seed, size)).mask
+            assert mask.shape == size and mask.max() < predictor.labels.num_classes
+            # The drawn road fills the bottom of the picture, sky and buildings the top.
+            band = size[0] // 9
+            assert np.bincount(mask[-band:].ravel(), minlength=11).argmax() == road
+            assert np.bincount(mask[:band].ravel(), minlength=11).argmax() != road
 
     def test_sane_on_real_camvid_frames(self, name):
         from segdemo.data import SegmentationDataset
