@@ -52,12 +52,15 @@ class SegmentationModel(nn.Module):
         return logits
 
     def classifier(self) -> nn.Module:
-        """The layer(s) that map features to class scores; replaced when the label set changes."""
-        raise NotImplementedError
+        """The layer(s) that map features to class scores; replaced when the label set changes.
+
+        Default: ``self.head``, a 1x1 convolution; models with another head override both methods."""
+        return self.head
 
     def reset_classifier(self, num_classes: int) -> None:
         """Re-initialise the class-score layers for ``num_classes`` classes, keeping everything else."""
-        raise NotImplementedError
+        self.num_classes = num_classes
+        self.head = nn.Conv2d(self.head.in_channels, num_classes, 1)
 
 
 def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3) -> nn.Sequential:

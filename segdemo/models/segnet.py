@@ -59,7 +59,6 @@ class SegNet(SegmentationModel):
             EncoderStage(in_channels if i == 0 else widths[i - 1], w, n, kernel_size) for i, (w, n) in enumerate(stages))
         self.decoders = nn.ModuleList(
             DecoderStage(w, widths[max(i - 1, 0)], n, kernel_size, decoder_relu) for i, (w, n) in enumerate(stages))
-        self.head_channels = widths[0]
         self.head = nn.Conv2d(widths[0], num_classes, 1)
 
     def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
@@ -70,13 +69,6 @@ class SegNet(SegmentationModel):
         for decoder in reversed(self.decoders):
             x = decoder(x, indices.pop())
         return self.head(x)
-
-    def classifier(self) -> nn.Module:
-        return self.head
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.head = nn.Conv2d(self.head_channels, num_classes, 1)
 
 
 class ResidualSegNet(SegmentationModel):
@@ -100,7 +92,6 @@ class ResidualSegNet(SegmentationModel):
             nn.Sequential(*(residual_stage(w, w, n) if n else ()), conv_bn(w, i, 1, relu=True))
             for i, w, n in zip(inputs, widths, decoder_blocks))
         self.refine = conv_bn(widths[0], widths[0], 3, relu=True)
-        self.head_channels = widths[0]
         self.head = nn.Conv2d(widths[0], num_classes, 1)
 
     def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
@@ -115,13 +106,6 @@ class ResidualSegNet(SegmentationModel):
             x = self.unpool(decoder(x), indices.pop())
         logits = self.head(self.refine(x))
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-
-    def classifier(self) -> nn.Module:
-        return self.head
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.head = nn.Conv2d(self.head_channels, num_classes, 1)
 
 
 @register_model(family="segnet", config="paper")

@@ -44,7 +44,6 @@ class UNet(SegmentationModel):
     def __init__(self, *, widths: tuple[int, ...], num_classes: int, in_channels: int, input_scale: float) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels, stride=2 ** (len(widths) - 1),
                          input_scale=input_scale)
-        self.widths = tuple(widths)
         self.inc = DoubleConv(in_channels, widths[0])
         self.downs = nn.ModuleList(Down(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.ups = nn.ModuleList(Up(b, a, a) for a, b in zip(reversed(widths[:-1]), reversed(widths[1:])))
@@ -58,13 +57,6 @@ class UNet(SegmentationModel):
         for up in self.ups:
             x = up(x, skips.pop())
         return self.head(x)
-
-    def classifier(self) -> nn.Module:
-        return self.head
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.head = nn.Conv2d(self.widths[0], num_classes, 1)
 
 
 class ResidualUNet(SegmentationModel):
@@ -85,7 +77,6 @@ class ResidualUNet(SegmentationModel):
         deeper = (widths[-1],) + tuple(decoder_widths[:0:-1])
         self.ups = nn.ModuleList(Up(d, skip, out) for d, skip, out in
                                  zip(deeper, reversed(widths[:-1]), reversed(decoder_widths)))
-        self.head_channels = decoder_widths[0]
         self.head = nn.Conv2d(decoder_widths[0], num_classes, 1)
 
     def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
@@ -97,13 +88,6 @@ class ResidualUNet(SegmentationModel):
         for up in self.ups:
             x = up(x, skips.pop())
         return F.interpolate(self.head(x), size=size, mode="bilinear", align_corners=False)
-
-    def classifier(self) -> nn.Module:
-        return self.head
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.head = nn.Conv2d(self.head_channels, num_classes, 1)
 
 
 @register_model(family="unet", config="paper")
