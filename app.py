@@ -46,7 +46,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 DEFAULT_WORKSPACE = "workspace"
 MAX_FILE_SIZE = "25mb"
-FINETUNE_SECONDS = float(os.environ.get("SEGDEMO_FINETUNE_SECONDS", FinetuneSettings().seconds))
+FINETUNE_SECONDS = float(os.environ.get("SEGDEMO_FINETUNE_SECONDS", 0))
 MODEL_PREFERENCE = ("unet_compact", "fcn8s_compact", "segnet_compact")
 """Default model when no shipped weights say otherwise (best val mIoU among shipped compact models wins)."""
 EXAMPLES_DIR = Path(tempfile.gettempdir()) / "segdemo-examples"
@@ -460,8 +460,9 @@ class SegdemoApp:
         if not model:
             gr.Warning("Choose a model on the Segment tab first.")
             return gr.skip(), gr.skip()
-        budget = float(seconds) if seconds else self.finetune_seconds
-        job = FinetuneJob(workspace, model, dataclasses.replace(self.finetune_settings, seconds=budget))
+        budget = self.finetune_seconds if seconds is None else float(seconds)
+        settings = dataclasses.replace(self.finetune_settings, seconds=budget or None)
+        job = FinetuneJob(workspace, model, settings)
         try:
             job.start()
         except JobBusy as err:
@@ -474,7 +475,8 @@ class SegdemoApp:
         train = job.samples()[0]
         with self._lock:
             self._jobs[str(workspace.root)] = job
-        gr.Info(f"Fine-tuning {model} for up to {budget:.0f} s on {len(train)} samples; segmentation keeps working.")
+        gr.Info(f"Fine-tuning {model} for up to {settings.budget(len(train)):.0f} s on {len(train)} samples; "
+                "segmentation keeps working.")
         return self._progress_html(job), gr.Timer(active=True)
 
     def cancel_finetune(self, session: Session) -> str:
@@ -698,7 +700,8 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
                finetune_settings: FinetuneSettings | None = None) -> gr.Blocks:
     """The whole app for one workspace. Creates the workspace folder; loads no model until the first Segment.
 
-    ``finetune_seconds``: the fine-tune budget the page starts with (default ``SEGDEMO_FINETUNE_SECONDS`` or 40);
+    ``finetune_seconds``: the fine-tune budget the page starts with (default ``SEGDEMO_FINETUNE_SECONDS`` or 0,
+    automatic);
     ``finetune_settings``: the other fine-tune settings (defaults of ``FinetuneSettings``).
     """
     app = SegdemoApp(workspace_dir, finetune_seconds=finetune_seconds, finetune_settings=finetune_settings)
@@ -768,7 +771,9 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
             with gr.Tab("Fine-tune", id="finetune") as finetune_tab:
                 ft_intro = gr.Markdown(elem_id="finetune-intro")
                 with gr.Row():
-                    budget = gr.Slider(5, 600, value=app.finetune_seconds, step=5, label="Training budget (seconds)",
+                    budget = gr.Slider(0, 600, value=app.finetune_seconds, step=5,
+                                       label="Training budget (seconds; 0 = automatic: 5 s per training sample, "
+                                             "40-120 s)",
                                        elem_id="finetune-seconds", scale=2)
                     finetune_btn = gr.Button("Fine-tune", variant="primary", elem_id="finetune-btn", scale=1)
                     cancel_btn = gr.Button("Cancel", variant="stop", elem_id="cancel-btn", scale=1)
@@ -900,7 +905,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="require a login, user:password (or set SEGDEMO_AUTH)")
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     parser.add_argument("--finetune-seconds", type=float, default=None,
-                        help=f"default fine-tune budget in seconds (default {FINETUNE_SECONDS:.0f})")
+                        help="default fine-tune budget in seconds (default 0 = automatic: 5 s per training "
+                             "sample, 40-120 s)")
     args = parser.parse_args(argv)
     try:
         auth = parse_auth(args.auth)

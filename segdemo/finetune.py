@@ -21,7 +21,7 @@ from segdemo.data import BASE_SIZE, Augment, SegmentationDataset
 from segdemo.inference import Predictor
 from segdemo.models import SegmentationModel, build_model, shipped_weights
 from segdemo.store import SHIPPED, StoreError, Workspace
-from segdemo.train import TrainConfig, evaluate, fit, machine_description
+from segdemo.train import TrainConfig, cpu_has_native_bf16, evaluate, fit, machine_description
 from segdemo.weights import IMAGENET_MEAN, IMAGENET_STD, WeightsEntry, WeightsError, save_weights
 
 
@@ -38,10 +38,18 @@ class FinetuneSettings:
     starting point. Held-out checks come at least ``steps_between_checks`` steps apart (a few samples make
     one-step epochs), and ``patience`` counts checks. Safety comes from early stopping on the held-out samples
     and the promotion guard. A new classifier (another label set) trains for the whole budget with no early
-    stopping, and without frozen BN, backbone LR scaling or L2-SP: there is no trained head to stay near.
+    stopping, and without frozen BN, backbone LR scaling or L2-SP: there is no trained head to stay near. It
+    keeps its final weights: a few held-out samples are too noisy to choose among the states of a model that is
+    still learning. ``bf16`` None runs the forward pass in bfloat16 where the CPU has it natively.
+
+    ``seconds`` None budgets ``seconds_per_sample`` per training sample, within ``min_seconds``..``max_seconds``
+    (40 s up to 8 samples, 80 s for 16): more corrections get more steps.
     """
 
-    seconds: float = 40.0
+    seconds: float | None = None
+    seconds_per_sample: float = 5.0
+    min_seconds: float = 40.0
+    max_seconds: float = 120.0
     lr: float = 5e-4
     backbone_lr_mult: float = 1.0
     batch_size: int = 4
@@ -53,6 +61,13 @@ class FinetuneSettings:
     max_epochs: int = 300
     crop: tuple[int, int] = (288, 384)
     seed: int = 0
+    bf16: bool | None = None
+
+    def budget(self, train_samples: int) -> float:
+        """Training seconds for ``train_samples`` samples: ``seconds`` when set, else the per-sample rule."""
+        if self.seconds is not None:
+            return float(self.seconds)
+        return min(self.max_seconds, max(self.min_seconds, self.seconds_per_sample * train_samples))
 
 
 @dataclass
@@ -245,12 +260,14 @@ class FinetuneJob:
         new_head = live.new_head
         steps_per_epoch = max(1, -(-len(train_set) // settings.batch_size))
         config = TrainConfig(epochs=settings.max_epochs, batch_size=settings.batch_size, lr=settings.lr,
-                             seconds=settings.seconds, patience=None if new_head else settings.patience,
+                             seconds=settings.budget(len(train_ids)),
+                             patience=None if new_head else settings.patience,
                              augment=augment,
                              val_every=max(1, -(-settings.steps_between_checks // steps_per_epoch)),
                              freeze_bn=settings.freeze_bn and not new_head,
                              backbone_lr_mult=1.0 if new_head else settings.backbone_lr_mult,
                              l2sp=0.0 if new_head else settings.l2sp, seed=settings.seed,
+                             bf16=cpu_has_native_bf16() if settings.bf16 is None else settings.bf16,
                              mean=live.mean, std=live.std)
         model = live.model
         best: dict = {}
@@ -263,21 +280,26 @@ class FinetuneJob:
             self.state.progress = min(progress, 0.99)
             self.state.message = f"training: step {step}, loss {loss:.3f}"
 
-        result = fit(model, labels, train_set, heldout_set, config, on_best=on_best, on_step=on_step,
-                     should_stop=self._cancel.is_set, progress_bar=False)
+        result = fit(model, labels, train_set, heldout_set, config, on_best=None if new_head else on_best,
+                     on_step=on_step, should_stop=self._cancel.is_set, progress_bar=False)
         if result.stopped == "cancelled":
             return FinetuneResult(self.model, parent, None, False, before, None, result.seconds,
                                   train_ids, heldout_ids, "cancelled")
-        model.load_state_dict(best["state"])
-        after = best["metrics"]
+        if new_head:
+            after, kept_epoch = result.history[-1].val, result.history[-1].epoch
+        else:
+            model.load_state_dict(best["state"])
+            after, kept_epoch = best["metrics"], best["epoch"]
         version = workspace.next_version(self.model)
         promoted = should_promote(before["miou"], after["miou"], untrained_head=live.new_head)
         save_weights(model, workspace.checkpoint_dir(self.model) / f"{version}.safetensors", model_name=self.model,
-                     labels=labels, input_scale=model.input_scale, base_size=augment.base_size, mean=live.mean, std=live.std, version=version,
+                     labels=labels, input_scale=model.input_scale, base_size=augment.base_size,
+                     mean=live.mean, std=live.std, version=version,
                      meta={"parent": parent, "train_ids": train_ids, "heldout_ids": heldout_ids,
                            "metrics": {"heldout_before": before, "heldout": after}, "seconds": result.seconds,
-                           "stopped": result.stopped, "best_epoch": best["epoch"], "created": time.time(),
-                           "recipe": {"settings": asdict(settings), "machine": machine_description()},
+                           "stopped": result.stopped, "kept_epoch": kept_epoch, "created": time.time(),
+                           "recipe": {"settings": {**asdict(settings), "seconds": config.seconds, "bf16": config.bf16},
+                                      "machine": machine_description()},
                            "history": [asdict(r) for r in result.history]})
         if promoted:
             workspace.set_live(self.model, version)

@@ -46,6 +46,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup: float = 0.1
     class_weight_power: float = 0.5
+    bf16: bool = False
     augment: Augment = field(default_factory=Augment)
     seconds: float | None = None
     patience: int | None = None
@@ -211,7 +212,9 @@ def fit(model: SegmentationModel, labels: LabelSet, train_set: SegmentationDatas
             for group in optimizer.param_groups:
                 group["lr"] = config.lr * multiplier * group["lr_mult"]
             x = normalize(images, config.mean, config.std).contiguous(memory_format=torch.channels_last)
-            loss = weighted_cross_entropy(network(x), masks, class_weights, weights, labels.ignore_index)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+                logits = network(x)
+            loss = weighted_cross_entropy(logits.float(), masks, class_weights, weights, labels.ignore_index)
             if anchor is not None:
                 loss = loss + config.l2sp * sum(((p - a) ** 2).sum() for p, a in zip(backbone, anchor))
             optimizer.zero_grad(set_to_none=True)
@@ -270,6 +273,18 @@ def write_history(path: Path, history: list[EpochRecord]) -> None:
     table = io.StringIO(newline="")
     csv.writer(table).writerows(rows)
     atomic_write_text(path.with_suffix(".log.csv"), table.getvalue())
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU multiplies bfloat16 in hardware (x86 AVX512-BF16 or AMX-BF16, from /proc/cpuinfo).
+
+    Elsewhere bfloat16 is emulated and slower than float32, so mixed precision is only worth it here.
+    """
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def machine_description() -> str:

@@ -332,9 +332,10 @@ def test_finetune_start_busy_cancel(seg_app, tmp_path):
         seg_app.save(ui.painter_value(session.prediction, session.token), session)
     assert {s.split for s in seg_app.workspace().list_samples()} == {"train", "heldout"}
 
-    progress, timer = seg_app.start_finetune(MODEL, 30, session)
+    progress, timer = seg_app.start_finetune(MODEL, 0, session)  # 0 on the slider: the automatic budget
     try:
         assert "Running" in progress and timer.active
+        assert seg_app.current_job(session).settings.seconds is None
         again, _ = seg_app.start_finetune(MODEL, 30, session)  # second press: warns, starts nothing new
         assert "Running" in again
         outputs = seg_app.poll(MODEL, session)

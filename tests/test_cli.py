@@ -62,8 +62,10 @@ def test_resume_continues_from_the_last_epoch(trained, tiny_dataset, tmp_path):
     for suffix in (".safetensors", ".json", ".last.safetensors", ".last.json"):
         shutil.copy(trained.with_suffix(suffix), copy.with_suffix(suffix))
     result = segdemo("train", "--model", "fcn8s_compact", "--data", str(tiny_dataset), "--out", str(copy),
-                     "--epochs", "4", "--batch-size", "4", "--crop", "64", "80", "--base-size", "72", "--resume")
+                     "--epochs", "4", "--batch-size", "4", "--crop", "64", "80", "--base-size", "72", "--resume",
+                     "--bf16")
     assert "epoch 4 " in result.stdout and "epoch 1 " not in result.stdout
+    assert json.loads(copy.with_suffix(".last.json").read_text())["config"]["bf16"] is True
     assert len(copy.with_suffix(".log.csv").read_text().splitlines()) == 5
 
 

@@ -7,8 +7,10 @@ import pytest
 from tests.drawing import draw_scene, shared_dataset
 from segdemo.finetune import (FinetuneJob, FinetuneSettings, JobBusy, active_job, bench_loop, evenly_spaced,
                               load_live, should_promote)
+from segdemo.data import SegmentationDataset
 from segdemo.labels import LabelSet
 from segdemo.store import StoreError, Workspace
+from segdemo.train import evaluate
 
 MODEL = "fcn8s_compact"
 FAST = FinetuneSettings(seconds=3, crop=(64, 80), batch_size=2)
@@ -36,6 +38,12 @@ def test_promotion_guard():
     assert should_promote(0.40, 0.10, untrained_head=True)
 
 
+def test_budget_grows_with_the_training_samples():
+    automatic = FinetuneSettings()
+    assert [automatic.budget(n) for n in (1, 8, 16, 1000)] == [40, 40, 80, 120]
+    assert FinetuneSettings(seconds=7).budget(1000) == 7
+
+
 def test_evenly_spaced_follows_the_rule():
     ids = [f"{i:03d}" for i in range(101)]
     assert evenly_spaced(ids, 5) == ["000", "025", "050", "075", "100"]
@@ -52,6 +60,8 @@ def test_tiny_end_to_end_fine_tune_writes_a_version_and_promotes(workspace):
     entry = workspace.versions(MODEL)[0]
     assert entry.meta["parent"] == "shipped" and entry.meta["metrics"]["heldout"] == result.after
     assert entry.meta["train_ids"] == result.train_ids and entry.meta["seconds"] > 0
+    checks = [record["val"]["miou"] for record in entry.meta["history"] if record["val"]]
+    assert result.after["miou"] == max(checks), "a trained classifier keeps its best held-out state"
     if result.promoted:
         assert workspace.live_version(MODEL) == "v1"
         assert load_live(workspace, MODEL).version.startswith("workspace v1")
@@ -126,7 +136,12 @@ def test_new_label_set_gets_a_new_classifier(tmp_path):
     result = FinetuneJob(workspace, MODEL, impatient).run()
     assert result.stopped == "time budget", "a new classifier must not stop early on its first held-out checks"
     assert result.promoted and workspace.versions(MODEL)[0].labels == pets
-    assert not load_live(workspace, MODEL).new_head
+    live = load_live(workspace, MODEL)
+    assert not live.new_head
+    entry = workspace.versions(MODEL)[0]
+    assert entry.meta["kept_epoch"] == entry.meta["history"][-1]["epoch"], "a new classifier keeps its final weights"
+    heldout = SegmentationDataset(workspace.root, result.heldout_ids, labels=pets)
+    assert evaluate(live.predictor(workspace, MODEL), heldout)["miou"] == pytest.approx(result.after["miou"], abs=1e-3)
 
 
 def test_damaged_live_checkpoint_is_refused_and_the_last_good_one_served(workspace):
