@@ -38,6 +38,18 @@ class Up(nn.Module):
         return self.conv(torch.cat([skip, self.up(x)], dim=1))
 
 
+def through_u(x: torch.Tensor, downs: nn.ModuleList, ups: nn.ModuleList) -> torch.Tensor:
+    """The U: ``downs`` in turn, keeping every level's features, then ``ups`` in turn, each joined with the
+    features kept at its level. (N, C, H, W) in, the last up's output out."""
+    skips = [x]
+    for down in downs:
+        skips.append(down(skips[-1]))
+    x = skips.pop()
+    for up in ups:
+        x = up(x, skips.pop())
+    return x
+
+
 class UNet(SegmentationModel):
     """U-Net with ``len(widths)`` levels; ``widths[i]`` channels at level i (stride 2**i)."""
 
@@ -50,13 +62,7 @@ class UNet(SegmentationModel):
         self.head = nn.Conv2d(widths[0], num_classes, 1)
 
     def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
-        skips = [self.inc(x)]
-        for down in self.downs:
-            skips.append(down(skips[-1]))
-        x = skips.pop()
-        for up in self.ups:
-            x = up(x, skips.pop())
-        return self.head(x)
+        return self.head(through_u(self.inc(x), self.downs, self.ups))
 
 
 class ResidualUNet(SegmentationModel):
@@ -80,14 +86,8 @@ class ResidualUNet(SegmentationModel):
         self.head = nn.Conv2d(decoder_widths[0], num_classes, 1)
 
     def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
-        size = x.shape[-2:]
-        skips = [self.stem(x)]
-        for down in self.downs:
-            skips.append(down(skips[-1]))
-        x = skips.pop()
-        for up in self.ups:
-            x = up(x, skips.pop())
-        return F.interpolate(self.head(x), size=size, mode="bilinear", align_corners=False)
+        logits = self.head(through_u(self.stem(x), self.downs, self.ups))
+        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
 @register_model(family="unet", config="paper")
