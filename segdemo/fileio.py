@@ -1,14 +1,18 @@
 """Crash-safe file writing and image reading shared by the store, the trainer and the CLI.
 
 Every file segdemo writes goes to a temporary name in the target's directory, is fsynced and then
-renamed over the target, so a reader sees the old file or the new one, never half of one.
+renamed over the target, so a reader sees the old file or the new one, never half of one. The writer holds an
+exclusive ``flock`` on its temporary file until the rename; the kernel drops it when the process dies, so
+:func:`sweep_stale_temp_files` can tell a write in progress from one left by a killed process.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import os
+import time
 import tempfile
 import warnings
 from pathlib import Path
@@ -19,9 +23,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_IMAGE_PIXELS = 40_000_000
 """Largest image accepted (pixels). Bigger files are refused before decoding (decompression-bomb guard)."""
 
+TEMP_SUFFIX = ".tmp"
+TEMP_GRACE_SECONDS = 5.0
+"""A temp file younger than this is never swept, locked or not."""
+
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
+DIR_MODE = 0o777 & ~_UMASK
+"""Permissions of a folder made the ordinary way (mkdir under the process's umask)."""
 
 
 class ImageError(ValueError):
@@ -42,21 +52,59 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename)."""
+    """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename).
+
+    The temp file stays flock-ed from creation until after the rename, so a sweep never takes it for abandoned.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:80]}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:80]}.", suffix=TEMP_SUFFIX)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)
     _fsync_dir(path.parent)
+
+
+def sweep_stale_temp_files(root: Path, *, min_age: float = TEMP_GRACE_SECONDS) -> list[Path]:
+    """Delete the temporary files under ``root`` that no live writer holds; return the deleted paths.
+
+    A temp file is left behind only by a writer killed between creating and renaming it. A live writer holds an
+    exclusive flock on it, so a file whose lock can be taken is abandoned. Files younger than ``min_age`` seconds
+    are skipped (a writer creates the file a moment before it locks it).
+    """
+    removed = []
+    for path in Path(root).rglob(f".*{TEMP_SUFFIX}"):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue  # renamed or removed meanwhile, or a link
+        try:
+            if time.time() - os.fstat(fd).st_mtime < min_age:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a live writer holds it
+            try:
+                still_there = os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                still_there = False
+            if still_there:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        finally:
+            os.close(fd)
+    return removed
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -4,24 +4,24 @@
     ROOT/images/<id>.png          the image as the user saw it (EXIF orientation applied), RGB
     ROOT/predictions/<id>.png     the model's mask (palette PNG, class indices)
     ROOT/masks/<id>.png           the human-corrected mask (palette PNG, class indices, 255 = void)
-    ROOT/meta/<id>.json           model, weights version, times, pixels changed, split
+    ROOT/meta/<id>.json           state, model, weights version, times, pixels changed, split
     ROOT/splits/{train,heldout,all}.txt
     ROOT/checkpoints/<model>/vN.safetensors + vN.json, ROOT/checkpoints/live.json
 
-Every write is atomic (temp file, fsync, rename); the meta file is written last, so a sample is complete
-once its meta exists. Splits and the live pointer are rewritten under a file lock. Each sample's split is
-decided once, when it is first saved, and never changes.
+A sample is *unlabelled* (an imported image: ``images/`` and ``meta/`` only, no split) or *corrected* (image,
+prediction and mask, in the train or held-out split). Every write is atomic (temp file, fsync, rename); the meta
+file is written last, so a sample exists once its meta exists. Splits and the live pointer are rewritten under a
+file lock. Each sample's split is decided once, when it is first saved with a mask, and never changes. Opening a
+workspace deletes the temp files of writers that were killed mid-write (never one a live writer holds).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 import threading
 import time
-import zipfile
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,12 +31,14 @@ import numpy as np
 from filelock import FileLock
 from PIL import Image
 
-from segdemo.fileio import atomic_save_image, atomic_write_bytes, atomic_write_text
+from segdemo.fileio import atomic_save_image, atomic_write_bytes, atomic_write_text, sweep_stale_temp_files
 from segdemo.labels import CAMVID11, LABELS_FILE, LabelSet, check_mask, mask_from_image, mask_to_palette_image
 from segdemo.weights import WeightsEntry, WeightsError
 
 HELDOUT_EVERY = 5
+MIN_HELDOUT = 4
 SHIPPED = "shipped"
+UNLABELLED, CORRECTED = "unlabelled", "corrected"
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$")
 
 
@@ -46,7 +48,9 @@ class StoreError(ValueError):
 
 @dataclass
 class SampleMeta:
-    """What the workspace knows about one saved sample. ``split`` is "train" or "heldout"."""
+    """What the workspace knows about one sample. ``state`` is "unlabelled" or "corrected"; ``split`` is
+    "train" or "heldout" for a corrected sample and "" for an unlabelled one. ``created`` is when it got its
+    mask (import time while unlabelled); ``image_sha256`` hashes the pixels and their shape (duplicate check)."""
 
     id: str
     split: str
@@ -58,10 +62,22 @@ class SampleMeta:
     updated: float
     changed_pixels: int
     source_name: str = ""
+    state: str = CORRECTED
+    image_sha256: str = ""
 
     @property
     def changed_fraction(self) -> float:
         return self.changed_pixels / max(1, self.width * self.height)
+
+    @property
+    def labelled(self) -> bool:
+        return self.state != UNLABELLED
+
+
+def image_digest(image: np.ndarray) -> str:
+    """sha256 hex of an RGB uint8 (H, W, 3) image's shape and pixels: equal for equal pictures."""
+    image = np.ascontiguousarray(image)
+    return hashlib.sha256(repr(image.shape).encode() + image.tobytes()).hexdigest()
 
 
 def make_sample_id(source_name: str, image: np.ndarray) -> str:
@@ -72,9 +88,13 @@ def make_sample_id(source_name: str, image: np.ndarray) -> str:
     return f"{clean}-{digest}"
 
 
-def is_heldout_hash(sample_id: str) -> bool:
-    """About 1 in ``HELDOUT_EVERY`` ids, decided by a hash of the id alone."""
-    return int(hashlib.sha256(sample_id.encode()).hexdigest(), 16) % HELDOUT_EVERY == 0
+def heldout_target(labelled: int) -> int:
+    """How many of ``labelled`` corrected samples are held out: every third up to ``MIN_HELDOUT`` (so a small
+    workspace soon has enough images to judge a fine-tune on), then 1 in ``HELDOUT_EVERY``.
+
+    A new sample is held out when the workspace holds fewer than this; assignments never change afterwards.
+    """
+    return max(min(MIN_HELDOUT, labelled // 3), labelled // HELDOUT_EVERY)
 
 
 class Workspace:
@@ -108,9 +128,7 @@ class Workspace:
 
     def _remove_stale_temp_files(self) -> None:
         """Temp files left by a writer killed mid-write are never visible as samples; clear them."""
-        for tmp in self.root.rglob(".*.tmp"):
-            if time.time() - tmp.stat().st_mtime > 60:
-                tmp.unlink(missing_ok=True)
+        sweep_stale_temp_files(self.root)
 
     # -- paths -------------------------------------------------------------------------------------------------
 
@@ -134,10 +152,12 @@ class Workspace:
     # -- samples -----------------------------------------------------------------------------------------------
 
     def save_sample(self, image: np.ndarray, prediction: np.ndarray, corrected: np.ndarray, *, model: str,
-                    weights_version: str, source_name: str = "", sample_id: str | None = None) -> SampleMeta:
+                    weights_version: str, source_name: str = "", sample_id: str | None = None,
+                    update_splits: bool = True) -> SampleMeta:
         """Store an image (RGB uint8 (H, W, 3)), the model's mask and the corrected mask (uint8 (H, W)).
 
-        A new sample gets its split now; re-saving an existing id keeps its split and creation time.
+        A new or unlabelled sample gets its split now; re-saving a corrected id keeps its split and creation
+        time. ``update_splits=False`` (bulk imports) leaves the split files to one :meth:`write_splits` after.
         """
         if image is None or prediction is None:
             raise StoreError("nothing to save yet: segment an image first")
@@ -157,18 +177,24 @@ class Workspace:
             raise StoreError("the corrected mask is entirely void: paint at least one class before saving")
         sample_id = self.check_id(make_sample_id(source_name, image) if sample_id is None else sample_id)
         with self._locked():
-            existing = self.sample_meta(sample_id)
+            previous = self.sample_meta(sample_id)
+            existing = previous if previous is not None and previous.labelled else None
+            if previous is not None and existing is None:  # an unlabelled sample gets its first mask (and split)
+                if (previous.height, previous.width) != (height, width):
+                    raise StoreError(f"sample {sample_id!r} is {previous.width}x{previous.height}, "
+                                     f"the image is {width}x{height}")
+                source_name = source_name or previous.source_name
             now = time.time()
             if existing is None:
-                samples = self.list_samples()
-                heldout = is_heldout_hash(sample_id) or (
-                    len(samples) >= 2 and not any(s.split == "heldout" for s in samples))
+                labelled = [s for s in self.list_samples() if s.labelled]
+                heldout = sum(s.split == "heldout" for s in labelled) < heldout_target(len(labelled) + 1)
                 split, created = ("heldout" if heldout else "train"), now
             else:
                 split, created = existing.split, existing.created
             meta = SampleMeta(id=sample_id, split=split, width=width, height=height, model=model,
                               weights_version=weights_version, created=created, updated=now,
-                              changed_pixels=int((prediction != corrected).sum()), source_name=str(source_name)[:200])
+                              changed_pixels=int((prediction != corrected).sum()), source_name=str(source_name)[:200],
+                              image_sha256=image_digest(image))
             files = [self.path(folder, f"{sample_id}.png") for folder in ("images", "predictions", "masks")]
             try:
                 atomic_save_image(files[0], Image.fromarray(image))
@@ -176,12 +202,13 @@ class Workspace:
                 atomic_save_image(files[2], mask_to_palette_image(corrected, self.labels))
                 atomic_write_text(self.path("meta", f"{sample_id}.json"), json.dumps(asdict(meta), indent=1) + "\n")
             except OSError as err:
-                if existing is None:
-                    for path in files:
+                if existing is None:  # a new corrected sample: remove what it wrote (an unlabelled one keeps its image)
+                    for path in files if previous is None else files[1:]:
                         path.unlink(missing_ok=True)
                 raise StoreError(f"could not save to the workspace ({err.strerror or err}); "
                                  "nothing was changed") from None
-            self._write_splits()
+            if update_splits:
+                self._write_splits()
         return meta
 
     def sample_meta(self, sample_id: str) -> SampleMeta | None:
@@ -193,8 +220,36 @@ class Workspace:
         except (json.JSONDecodeError, TypeError) as err:
             raise StoreError(f"sample {sample_id!r} has damaged metadata: {err}") from None
 
-    def list_samples(self) -> list[SampleMeta]:
-        """Complete samples (meta present and readable), oldest first."""
+    def add_unlabelled(self, image: np.ndarray, *, source_name: str = "", sample_id: str | None = None,
+                       digest: str | None = None) -> SampleMeta:
+        """Store an image (RGB uint8 (H, W, 3)) with no mask yet; StoreError if the id is taken.
+
+        ``digest`` is :func:`image_digest` of ``image`` when the caller has it already.
+        """
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise StoreError(f"the image must be RGB uint8 (H, W, 3), got {image.dtype} {image.shape}")
+        sample_id = self.check_id(make_sample_id(source_name, image) if sample_id is None else sample_id)
+        height, width = image.shape[:2]
+        with self._locked():
+            if self.sample_meta(sample_id) is not None:
+                raise StoreError(f"sample {sample_id!r} is already in the workspace")
+            now = time.time()
+            meta = SampleMeta(id=sample_id, split="", width=width, height=height, model="", weights_version="",
+                              created=now, updated=now, changed_pixels=0, source_name=str(source_name)[:200],
+                              state=UNLABELLED, image_sha256=digest or image_digest(image))
+            image_path = self.path("images", f"{sample_id}.png")
+            try:
+                atomic_save_image(image_path, Image.fromarray(image))
+                atomic_write_text(self.path("meta", f"{sample_id}.json"), json.dumps(asdict(meta), indent=1) + "\n")
+            except OSError as err:
+                image_path.unlink(missing_ok=True)
+                raise StoreError(f"could not save to the workspace ({err.strerror or err}); "
+                                 "nothing was changed") from None
+        return meta
+
+    def list_all(self) -> list[SampleMeta]:
+        """Every sample with readable meta, unlabelled and corrected, oldest first."""
         samples = []
         for path in sorted((self.root / "meta").glob("*.json")):
             try:
@@ -203,11 +258,41 @@ class Workspace:
                 continue
         return sorted(samples, key=lambda s: (s.created, s.id))
 
+    def list_samples(self) -> list[SampleMeta]:
+        """Complete corrected samples (the training data), oldest first."""
+        return [s for s in self.list_all() if s.labelled]
+
+    def list_unlabelled(self) -> list[SampleMeta]:
+        """Imported images without a mask yet, in import order."""
+        return [s for s in self.list_all() if not s.labelled]
+
+    def load_image(self, sample_id: str) -> np.ndarray:
+        """The image of any sample, RGB uint8 (H, W, 3)."""
+        if self.sample_meta(sample_id) is None:
+            raise StoreError(f"no sample {sample_id!r} in this workspace")
+        with Image.open(self.path("images", f"{sample_id}.png")) as image:
+            return np.array(image.convert("RGB"))
+
+    def digests(self) -> dict[str, str]:
+        """image_digest → sample id for every sample (hashing the images of samples saved before digests)."""
+        table = {}
+        for sample in self.list_all():
+            digest = sample.image_sha256
+            if not digest:
+                try:
+                    digest = image_digest(self.load_image(sample.id))
+                except (StoreError, OSError):
+                    continue
+            table.setdefault(digest, sample.id)
+        return table
+
     def load_sample(self, sample_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, SampleMeta]:
         """(image RGB uint8 (H, W, 3), prediction, corrected mask, meta) of a saved sample."""
         meta = self.sample_meta(sample_id)
         if meta is None:
             raise StoreError(f"no sample {sample_id!r} in this workspace")
+        if not meta.labelled:
+            raise StoreError(f"sample {sample_id!r} has no mask yet")
         with Image.open(self.path("images", f"{sample_id}.png")) as image:
             rgb = np.array(image.convert("RGB"))
         masks = []
@@ -229,6 +314,11 @@ class Workspace:
         samples = self.list_samples()
         return [s.id for s in samples if split == "all" or s.split == split]
 
+    def write_splits(self) -> None:
+        """Rewrite the split files from the samples' meta (after saving with ``update_splits=False``)."""
+        with self._locked():
+            self._write_splits()
+
     def _write_splits(self) -> None:
         samples = self.list_samples()
         for split in ("train", "heldout", "all"):
@@ -236,16 +326,10 @@ class Workspace:
             atomic_write_text(self.path("splits", f"{split}.txt"), "".join(f"{i}\n" for i in ids))
 
     def export_zip(self) -> bytes:
-        """The whole dataset as a zip: images/, masks/ (VOC-style palette PNGs), splits/, labels.json."""
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(LABELS_FILE, json.dumps(self.labels.to_dict(), indent=1) + "\n")
-            for sample in self.list_samples():
-                for folder in ("images", "masks", "predictions"):
-                    archive.write(self.path(folder, f"{sample.id}.png"), f"{folder}/{sample.id}.png")
-            for split in ("train", "heldout", "all"):
-                archive.writestr(f"splits/{split}.txt", "".join(f"{i}\n" for i in self.split_ids(split)))
-        return buffer.getvalue()
+        """The corrected samples as a zip in the standard layout (see :mod:`segdemo.export`)."""
+        from segdemo.export import zip_bytes
+
+        return zip_bytes(self, "layout")
 
     # -- fine-tuned versions -----------------------------------------------------------------------------------
 

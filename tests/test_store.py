@@ -196,3 +196,60 @@ def test_workspace_that_cannot_be_created_gives_a_clear_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(StoreError, match="cannot create workspace"):
         Workspace(tmp_path / "file" / "ws")
+
+
+def test_unlabelled_sample_is_no_training_data_until_it_gets_a_mask(tmp_path):
+    workspace = Workspace(tmp_path)
+    image, truth = draw_scene(4)
+    meta = workspace.add_unlabelled(image, source_name="street_4.jpg")
+    assert (meta.state, meta.split, meta.labelled) == ("unlabelled", "", False)
+    assert meta.id == make_sample_id("street_4.jpg", image)
+    assert (tmp_path / "images" / f"{meta.id}.png").is_file() and not (tmp_path / "masks").exists()
+    assert workspace.list_samples() == [] and workspace.split_ids("all") == []
+    assert [s.id for s in workspace.list_unlabelled()] == [meta.id]
+    assert np.array_equal(workspace.load_image(meta.id), image)
+    with pytest.raises(StoreError, match="no mask yet"):
+        workspace.load_sample(meta.id)
+    with pytest.raises(StoreError, match="already in the workspace"):
+        workspace.add_unlabelled(image, source_name="street_4.jpg")
+    saved = workspace.save_sample(image, np.full_like(truth, ROAD), truth, model="m", weights_version="v1",
+                                  sample_id=meta.id)
+    assert saved.labelled and saved.split in ("train", "heldout") and saved.source_name == "street_4.jpg"
+    assert workspace.list_unlabelled() == [] and workspace.split_ids("all") == [meta.id]
+    assert np.array_equal(workspace.load_sample(meta.id)[2], truth)
+    assert workspace.digests() == {saved.image_sha256: meta.id}
+
+
+def test_stale_temp_file_is_swept_but_a_live_writers_is_not(tmp_path):
+    """A kill -9 mid-write leaves meta/.<id>.json.<random>.tmp: the next open deletes it; a write in progress in
+    another process (its temp file flock-ed) is left alone however old it looks, and goes once that process dies."""
+    import os
+    import subprocess
+    import sys
+
+    workspace = Workspace(tmp_path)
+    kept = save(workspace, 1)
+    stale = tmp_path / "meta" / f".{kept.id}.json.k9x2ab.tmp"
+    stale.write_text('{"id": "half')
+    live = tmp_path / "images" / ".other.png.q7w8e9.tmp"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); sys.stdin.read()", str(live)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "locked"
+        old = stale.stat().st_mtime - 3600
+        for path in (stale, live):
+            os.utime(path, (old, old))
+        fresh = tmp_path / "masks" / f".{kept.id}.png.a1b2c3.tmp"
+        fresh.write_bytes(b"just created, not locked yet")
+        Workspace(tmp_path)
+        assert not stale.exists(), "a temp file nobody holds must be swept"
+        assert live.exists(), "another process's write in progress must not be touched"
+        assert fresh.exists(), "a temp file seconds old may not be locked yet by its writer"
+    finally:
+        writer.kill()
+        writer.wait()
+    Workspace(tmp_path)
+    assert not live.exists(), "once its writer is dead the temp file is stale"
+    assert [s.id for s in Workspace(tmp_path).list_samples()] == [kept.id]
