@@ -113,22 +113,6 @@ def painter_value(mask: np.ndarray, token: str) -> str:
     return json.dumps({"token": token, "w": int(mask.shape[1]), "h": int(mask.shape[0]), "mask": [values, lengths]})
 
 
-# -- mask editing in Python (the painter does the same in the browser) -----------------------------------------
-
-
-def flood_fill(mask: np.ndarray, x: int, y: int, value: int) -> np.ndarray:
-    """A copy of ``mask`` whose 4-connected region of equal class containing (x, y) is set to ``value``."""
-    import cv2  # noqa: PLC0415  (only needed here)
-
-    result = np.array(mask, dtype=np.uint8, copy=True)
-    height, width = result.shape
-    if not (0 <= x < width and 0 <= y < height):
-        raise ValueError(f"({x}, {y}) lies outside the {width}x{height} mask")
-    _, regions = cv2.connectedComponents((result == result[y, x]).astype(np.uint8), connectivity=4)
-    result[regions == regions[y, x]] = value
-    return result
-
-
 # -- views -------------------------------------------------------------------------------------------------------
 
 _HEAT_STOPS = np.array([  # a viridis-like ramp: low confidence dark purple, high confidence yellow

@@ -243,16 +243,6 @@ def test_rerender_views(segmented, seg_app):
     assert np.array_equal(colors, CAMVID11.palette()[session.prediction])
 
 
-def test_flood_fill_matches_connected_region():
-    mask = np.zeros((6, 8), dtype=np.uint8)
-    mask[:, 4] = 1  # a wall splits the zeros in two regions
-    filled = ui.flood_fill(mask, 1, 1, 7)
-    assert (filled[:, :4] == 7).all() and (filled[:, 4] == 1).all() and (filled[:, 5:] == 0).all()
-    assert np.array_equal(ui.flood_fill(mask, 4, 0, 2)[:, 4], np.full(6, 2))
-    with pytest.raises(ValueError):
-        ui.flood_fill(mask, 9, 0, 1)
-
-
 def test_dataset_list_open_delete_export(seg_app, tmp_path):
     session = seg_app.new_session()
     ids = []

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segdemo import ui
+from segdemo import tools
 from tests.drawing import draw_scene
 from segdemo.store import Workspace
 
@@ -190,7 +190,7 @@ def test_segment_paint_save_reopen_fill_export(serve, page, tmp_path):
     page.locator("#editor canvas").scroll_into_view_if_needed()
     box, state = canvas_box(page), painter_state(page)
     page.mouse.click(*to_client(page, box, state, fx + 0.5, fy + 0.5))
-    expected = ui.flood_fill(saved, fx, fy, 2)
+    expected = tools.flood_fill(saved, fx, fy, 2)
     assert save_and_wait(page) == sample_id
     assert len(workspace.list_samples()) == 1
     resaved = read_mask(workspace_dir / "masks" / f"{sample_id}.png")
