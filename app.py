@@ -38,8 +38,10 @@ from segdemo.fileio import ImageError, atomic_write_bytes, read_rgb
 from segdemo.finetune import FinetuneJob, FinetuneSettings, JobBusy, active_job, load_live
 from segdemo.inference import Predictor, configure_threads
 from segdemo.labels import LabelSet
-from segdemo.models import get_spec, list_models, shipped_weights
+from segdemo.models import list_models, shipped_weights
 from segdemo.store import SHIPPED, StoreError, Workspace
+from segdemo.queue import STRATEGIES
+from segdemo.web.labelling import LabellingHandlers
 from segdemo.weights import WeightsError
 
 DEFAULT_HOST = "127.0.0.1"
@@ -47,7 +49,7 @@ DEFAULT_PORT = 7860
 DEFAULT_WORKSPACE = "workspace"
 MAX_FILE_SIZE = "25mb"
 FINETUNE_SECONDS = float(os.environ.get("SEGDEMO_FINETUNE_SECONDS", 0))
-MODEL_PREFERENCE = ("unet_compact", "fcn8s_compact", "segnet_compact")
+MODEL_PREFERENCE = ("fcn8s_lite0", "unet_lite0", "segnet_lite0", "unet_compact", "fcn8s_compact", "segnet_compact")
 """Default model when no shipped weights say otherwise (best val mIoU among shipped compact models wins)."""
 EXAMPLES_DIR = Path(tempfile.gettempdir()) / "segdemo-examples"
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate",
@@ -89,9 +91,19 @@ def _model_label(name: str) -> tuple[str, bool, float | None]:
     return " · ".join(parts), entry is not None, miou
 
 
+def _val_miou(name: str) -> float:
+    entry = shipped_weights(name)
+    return ((entry.meta.get("metrics") or {}).get("val") or {}).get("miou", -1.0) if entry is not None else -1.0
+
+
 def offered_models(extra: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """Models with shipped weights, else the compact configs; plus ``extra`` (models with workspace versions)."""
-    names = [name for name in list_models() if shipped_weights(name) is not None]
+    """One model per family: the one whose shipped weights score best on val (without shipped weights, the
+    compact configs); plus ``extra`` (models with workspace versions)."""
+    names = []
+    for family in ("fcn", "unet", "segnet"):
+        trained = [name for name in list_models(family=family) if shipped_weights(name) is not None]
+        if trained:
+            names.append(max(trained, key=_val_miou))
     if not names:
         names = list_models(config="compact")
     return names + [name for name in extra if name not in names]
@@ -107,7 +119,7 @@ def model_catalogue(extra: list[str] | tuple[str, ...] = ()) -> list[ModelChoice
 
 
 def default_model(choices: list[ModelChoice]) -> str:
-    trained = [c for c in choices if c.trained and c.miou is not None and get_spec(c.name).config == "compact"]
+    trained = [c for c in choices if c.trained and c.miou is not None]
     if trained:
         return max(trained, key=lambda c: c.miou).name
     names = [c.name for c in choices]
@@ -190,7 +202,7 @@ def _fmt_seconds(seconds: float) -> str:
 # -- the app's handlers -------------------------------------------------------------------------------------------
 
 
-class SegdemoApp:
+class SegdemoApp(LabellingHandlers):
     """Handlers for one workspace. Each takes plain values and a Session and returns what the UI shows."""
 
     def __init__(self, workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_seconds: float | None = None,
@@ -206,6 +218,7 @@ class SegdemoApp:
         self._view_dir = Path(tempfile.mkdtemp(prefix="segdemo-views-"))
         self._view_files: list[Path] = []
         self._lock = threading.Lock()
+        self._init_labelling()
         self.workspace()  # create / open it now so a bad path fails at start-up
 
     # -- helpers ---------------------------------------------------------------------------------------------
@@ -299,7 +312,7 @@ class SegdemoApp:
         corrected = session.corrected if session.corrected is not None else session.prediction
         title = f"{session.sample_id or session.source_name or 'image'} · {session.model} {session.version}"
         return ui.painter_payload(session.image, session.prediction, corrected, self.workspace(session).labels,
-                                  token=session.token, title=title)
+                                  token=session.token, title=title, **self.smart_payload(session))
 
     def refresh_view(self, session: Session) -> tuple:
         """(view, legend) of the session's current mask: after a save they show the corrected mask."""
@@ -435,18 +448,6 @@ class SegdemoApp:
             session.sample_id = None
         return f"Deleted **{deleted}**.", session
 
-    def export(self, session: Session) -> gr.File:
-        """The workspace as a zip file shown for download, or a warning when it is empty."""
-        workspace = self.workspace(session)
-        if not workspace.list_samples():
-            gr.Warning("Nothing to export yet: save at least one sample.")
-            return gr.File(value=None, visible=False)
-        path = self._view_dir / f"segdemo-{workspace.root.name}-{datetime.now():%Y%m%d-%H%M%S}.zip"
-        path.write_bytes(workspace.export_zip())
-        for old in sorted(self._view_dir.glob("segdemo-*.zip"), key=lambda p: p.stat().st_mtime)[:-3]:
-            old.unlink(missing_ok=True)  # gradio serves its own copy; keep the last three here
-        return gr.File(value=str(path), visible=True)
-
     # -- fine-tune -------------------------------------------------------------------------------------------
 
     def start_finetune(self, model: str, seconds: float | None, session: Session) -> tuple[str, gr.Timer]:
@@ -527,8 +528,10 @@ class SegdemoApp:
             metrics = entry.meta.get("metrics", {})
             before, after = metrics.get("heldout_before"), metrics.get("heldout")
             if before and after:
+                why = (entry.meta.get("guard") or {}).get("explanation")
                 return (f"Last fine-tune: **{model} {entry.version}** (from {entry.meta.get('parent', '?')}), "
-                        f"held-out mIoU {before['miou']:.3f} → {after['miou']:.3f}"), ui.result_rows(before, after)
+                        f"held-out mIoU {before['miou']:.3f} → {after['miou']:.3f}"
+                        + (f"; {why}" if why else "")), ui.result_rows(before, after)
         return "No fine-tune result yet.", None
 
     def versions_view(self, model: str, session: Session) -> tuple[list[list[str]], gr.Dropdown]:
@@ -587,6 +590,7 @@ class SegdemoApp:
             return progress, losses, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         summary, rows = self.result_view(job.model, session)
         versions, dropdown = self.versions_view(model, session)
+        self.ensure_scoring(self.workspace(session), job.model)  # a promoted version scores the queue again
         return (progress, losses, summary, gr.Dataframe(value=rows, visible=rows is not None), versions, dropdown,
                 self.trend_frame(session), gr.Timer(active=False))
 
@@ -710,6 +714,9 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
     first_model = default_model(choices)
     private = {"api_visibility": "private"}
 
+    def grabcut(data):
+        return app.grabcut_request(data)
+
     with SegdemoBlocks(title="segdemo · segment, correct, fine-tune", analytics_enabled=False,
                        delete_cache=(1800, 3600)) as demo:
         session = gr.State(app.new_session())
@@ -728,6 +735,12 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
                                             info="params · CPU latency · mIoU on the CamVid validation split",
                                             elem_id="model-select")
                         segment_btn = gr.Button("Segment", variant="primary", elem_id="segment-btn")
+                        with gr.Row():
+                            next_btn = gr.Button("Next image (N)", elem_id="next-btn", scale=1)
+                            strategy = gr.Radio([(label, key) for key, label in STRATEGIES.items()],
+                                                value="uncertainty", label="Queue order", elem_id="queue-strategy",
+                                                scale=2)
+                        queue_info = gr.Markdown("", elem_id="queue-status")
                         status = gr.Markdown("Upload an image or pick an example, then press **Segment**.",
                                              elem_id="segment-status", elem_classes="sd-status")
                     with gr.Column(scale=3, min_width=360):
@@ -744,16 +757,30 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
                                     "1–9 / 0), paint over mistakes, then **Save**. The eraser puts the model's "
                                     "prediction back; *void* marks pixels to ignore.")
                         editor = gr.HTML("", html_template=ui.PAINTER_TEMPLATE, js_on_load=ui.PAINTER_JS,
-                                         elem_id="editor", label="Editor", min_height=160)
+                                         elem_id="editor", label="Editor", min_height=160,
+                                         server_functions=[grabcut])
                         with gr.Row():
                             save_btn = gr.Button("Save corrected mask", variant="primary", elem_id="save-btn",
                                                  scale=1)
+                            move_on = gr.Checkbox(True, label="Save moves on to the next image", elem_id="save-next",
+                                                  scale=1)
                             save_status = gr.Markdown("", elem_id="save-status", elem_classes="sd-status")
                     with gr.Column(scale=1, min_width=300):
                         gr.Markdown("### Classes")
                         legend = gr.HTML(ui.legend_html(labels), js_on_load=ui.LEGEND_JS, elem_id="legend")
 
             with gr.Tab("Dataset", id="dataset") as dataset_tab:
+                with gr.Row(equal_height=False):
+                    import_files = gr.File(label="Import images (many files, or a zip; a dataset folder zipped "
+                                                 "with images/ + masks/ or a VOC tree brings its masks)",
+                                           file_count="multiple", type="filepath", height=120,
+                                           elem_id="import-files", scale=3)
+                    with gr.Column(scale=2):
+                        import_status = gr.Markdown("", elem_id="import-status")
+                        dataset_queue = gr.Markdown("", elem_id="dataset-queue")
+                        cancel_score_btn = gr.Button("Stop scoring", size="sm", elem_id="score-cancel-btn")
+                samples = gr.Dataframe(headers=["sample", "state", "queue #", "uncertainty"], interactive=False,
+                                       max_height=260, elem_id="samples-table")
                 dataset_summary = gr.Markdown(elem_id="dataset-summary")
                 gallery = gr.Gallery(label="Saved samples (corrected mask over the image)", columns=6, height=360,
                                      allow_preview=False, object_fit="contain", elem_id="dataset-gallery")
@@ -761,11 +788,15 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
                 with gr.Row():
                     open_btn = gr.Button("Open in editor", elem_id="open-btn")
                     delete_btn = gr.Button("Delete selected", variant="stop", elem_id="delete-btn")
+                    export_format = gr.Radio(["layout", "voc", "coco"], value="layout", label="Export format",
+                                             elem_id="export-format")
                     export_btn = gr.Button("Export dataset (.zip)", elem_id="export-btn")
                 export_file = gr.File(label="Dataset zip", visible=False, interactive=False, height=80,
                                       elem_id="export-file")
-                gr.Markdown("The zip holds `images/`, `masks/` (palette PNGs: pixel value = class index, 255 = void), "
-                            "`predictions/`, `splits/` and `labels.json`, ready for `python -m segdemo train`.",
+                gr.Markdown("*layout*: `images/`, `masks/` (palette PNGs: pixel value = class index, 255 = void), "
+                            "`predictions/`, `splits/` and `labels.json`, ready for `python -m segdemo train`; *voc*: "
+                            "`VOCdevkit/VOC2012` (train = train split, val = held-out); *coco*: `annotations.json` "
+                            "(one RLE annotation per class per image) and `images/`. Unlabelled images are left out.",
                             elem_classes="sd-note")
 
             with gr.Tab("Fine-tune", id="finetune") as finetune_tab:
@@ -833,6 +864,22 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
         saved.then(app.dataset_view, session, [gallery, dataset_summary, session], show_progress="hidden", **private)
 
         dataset_tab.select(app.dataset_view, session, [gallery, dataset_summary, session], **private)
+        dataset_tab.select(app.samples_table, [model, strategy, session], samples, **private)
+        dataset_tab.select(app.queue_status, [model, strategy, session], dataset_queue, **private)
+
+        next_outputs = [overlay_out, legend, status, editor, queue_info, session, tabs]
+        next_btn.click(app.next_image, [model, strategy, session], next_outputs, concurrency_id="inference",
+                       concurrency_limit=2, **private)
+        saved.then(app.save_then_next, [move_on, model, strategy, session], next_outputs, show_progress="hidden",
+                   **private)
+        strategy.change(app.queue_status, [model, strategy, session], queue_info, **private)
+        imported = import_files.upload(app.import_files, [import_files, model, session], [import_status, session],
+                                       concurrency_id="import", concurrency_limit=1, show_progress_on=import_status,
+                                       **private)
+        imported.then(app.samples_table, [model, strategy, session], samples, **private)
+        imported.then(app.queue_status, [model, strategy, session], dataset_queue, **private)
+        imported.then(app.queue_status, [model, strategy, session], queue_info, **private)
+        cancel_score_btn.click(app.cancel_scoring, session, dataset_queue, **private)
 
         def on_gallery_select(evt: gr.SelectData, state: Session):
             return app.select_sample(evt.index, state)
@@ -842,7 +889,7 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
             app.editor_payload, session, editor, show_progress="hidden", **private)
         delete_btn.click(app.delete_selected, session, [selection, session], **private).then(
             app.dataset_view, session, [gallery, dataset_summary, session], **private)
-        export_btn.click(app.export, session, export_file, concurrency_id="store", **private)
+        export_btn.click(app.export, [export_format, session], export_file, concurrency_id="store", **private)
 
         panel_outputs = [ft_intro, ft_progress, loss_plot, ft_summary, ft_table, versions_table, version_pick,
                          trend_plot, timer]

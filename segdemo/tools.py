@@ -8,11 +8,15 @@ pixels, x1 and y1 exclusive.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
 SUPERPIXEL_SIZE = 16
 """Superpixel side in pixels (about 675 on 360x480). OpenCV's SLIC, 4 iterations: see benchmarks/superpixels.py."""
+MAX_SUPERPIXELS = 60_000
+"""Larger images get larger superpixels, so that labels fit the painter's uint16 encoding."""
 GRABCUT_ITERATIONS = 3
 GRABCUT_MARGIN = 24
 """Pixels of context kept around the box: GrabCut learns the background colours from them."""
@@ -34,10 +38,14 @@ def flood_fill(mask: np.ndarray, x: int, y: int, value: int) -> np.ndarray:
 
 
 def superpixels(image: np.ndarray, *, size: int = SUPERPIXEL_SIZE, iterations: int = 4) -> np.ndarray:
-    """SLIC superpixels of an RGB uint8 image → int32 (H, W) labels 0..N-1, each region 4-connected."""
+    """SLIC superpixels of an RGB uint8 image → int32 (H, W) labels 0..N-1 (N < 65536), each region 4-connected.
+
+    ``size`` grows on images so large that it would give more than ``MAX_SUPERPIXELS``.
+    """
     image = np.ascontiguousarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 array (H, W, 3), got {image.dtype} {image.shape}")
+    size = max(size, math.ceil(math.sqrt(image.shape[0] * image.shape[1] / MAX_SUPERPIXELS)))
     lab = cv2.cvtColor(cv2.GaussianBlur(image, (3, 3), 0), cv2.COLOR_RGB2LAB)
     engine = cv2.ximgproc.createSuperpixelSLIC(lab, algorithm=cv2.ximgproc.SLIC, region_size=size, ruler=10.0)
     engine.iterate(iterations)

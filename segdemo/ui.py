@@ -16,6 +16,7 @@ import html
 import io
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -26,9 +27,10 @@ from segdemo.labels import LabelSet, colorize, overlay
 # -- run-length encoding of class masks ------------------------------------------------------------------------
 
 
-def rle_encode(mask: np.ndarray) -> tuple[str, str]:
-    """uint8 (H, W) → (base64 run values uint8, base64 run lengths uint32 little-endian), row-major."""
-    flat = np.ascontiguousarray(mask, dtype=np.uint8).ravel()
+def rle_encode(mask: np.ndarray, dtype: str = "u1") -> tuple[str, str]:
+    """(H, W) → (base64 run values, base64 run lengths uint32 little-endian), row-major. Values are uint8
+    (``dtype="u1"``, class masks) or uint16 little-endian (``"<u2"``, superpixel labels below 65536)."""
+    flat = np.ascontiguousarray(mask).ravel().astype(dtype)
     if flat.size == 0:
         return "", ""
     starts = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]])
@@ -66,14 +68,21 @@ def image_data_url(image: np.ndarray) -> str:
 
 
 def painter_payload(image: np.ndarray, prediction: np.ndarray, corrected: np.ndarray, labels: LabelSet, *,
-                    token: str, title: str = "") -> str:
-    """The JSON the painter loads: the image, the model's mask (eraser target) and the mask to edit."""
+                    token: str, title: str = "", segments: np.ndarray | None = None,
+                    doubtful: np.ndarray | None = None) -> str:
+    """The JSON the painter loads: the image, the model's mask (eraser target), the mask to edit and, for the
+    smart tools, the superpixels (int (H, W) labels < 65536) and the doubtful pixels' outline (bool (H, W))."""
     height, width = prediction.shape
-    return json.dumps({
+    payload = {
         "token": token, "w": int(width), "h": int(height), "title": title,
         "image": image_data_url(image), "pred": list(rle_encode(prediction)), "mask": list(rle_encode(corrected)),
         "names": list(labels.names), "colors": labels.hex_colors(), "void": int(labels.ignore_index),
-    }, separators=(",", ":"))
+    }
+    if segments is not None:
+        payload["seg"] = list(rle_encode(segments, "<u2"))
+    if doubtful is not None:
+        payload["doubt"] = list(rle_encode(doubtful))
+    return json.dumps(payload, separators=(",", ":"))
 
 
 @dataclass
@@ -350,446 +359,19 @@ def street_scene(seed: int = 0, size: tuple[int, int] = (360, 480)) -> np.ndarra
     return np.clip(picture, 0, 255).astype(np.uint8)
 
 
-# -- styles and the painter's HTML / JavaScript ------------------------------------------------------------------
+# -- styles and the painter's HTML / JavaScript (files in segdemo/assets/, read once at import) -------------------
 
-APP_CSS = """
-.sd-header h1 { margin: 0 0 2px 0; font-size: 1.45rem; }
-.sd-header p { margin: 0; color: var(--body-text-color-subdued); }
-.sd-status { min-height: 1.6em; }
-.sd-legend { display: flex; flex-direction: column; gap: 2px; font-size: 13px; }
-.sd-legend-caption { font-size: 12px; color: var(--body-text-color-subdued); margin-bottom: 4px; }
-.sd-legend-row { display: grid; grid-template-columns: 12px 16px minmax(0, 1fr) 40px 44px;
-  align-items: center; gap: 6px; padding: 3px 6px; border: 1px solid transparent; border-radius: 6px; background: none; cursor: pointer;
-  text-align: left; color: var(--body-text-color); font: inherit; }
-.sd-legend-row:hover { border-color: var(--border-color-primary); background: var(--background-fill-secondary); }
-.sd-legend-row.sd-picked { border-color: var(--color-accent); background: var(--background-fill-secondary); }
-.sd-legend-row.sd-dim { opacity: 0.55; }
-.sd-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.sd-legend-row kbd { font-size: 10px; color: var(--body-text-color-subdued); font-family: var(--font-mono); }
-.sd-swatch { width: 16px; height: 16px; border-radius: 3px; border: 1px solid rgba(0,0,0,.25); display: inline-block; }
-.sd-swatch.sd-void { background: repeating-linear-gradient(45deg, #000 0 3px, #666 3px 6px); }
-.sd-bar { height: 8px; background: var(--background-fill-secondary); border-radius: 4px; overflow: hidden; }
-.sd-bar > span { display: block; height: 100%; }
-.sd-share { text-align: right; font-variant-numeric: tabular-nums; }
-.sd-labels { border-collapse: collapse; font-size: 13px; min-width: 420px; }
-.sd-labels th, .sd-labels td { text-align: left; padding: 4px 14px 4px 0; border-bottom: 1px solid var(--border-color-primary); }
-.sd-labels .sd-swatch { vertical-align: middle; }
-#dataset-gallery .grid-container { grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)) !important;
-  grid-auto-rows: 210px !important; }
-#dataset-gallery .thumbnail-item { height: 100% !important; }
-#dataset-gallery .thumbnail-item img { object-fit: contain !important; }
-.sd-progress { height: 10px; border-radius: 5px; background: var(--background-fill-secondary); overflow: hidden; }
-.sd-progress > div { height: 100%; background: var(--color-accent); transition: width .5s; }
-.sd-note { font-size: 12px; color: var(--body-text-color-subdued); }
-#editor .sdp { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px;
-  background: var(--background-fill-primary); outline: none; }
-#editor .sdp-bar { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; margin-bottom: 6px; }
-#editor .sdp-cls { display: inline-flex; align-items: center; gap: 5px; padding: 3px 8px 3px 4px; font-size: 12px;
-  border: 1px solid var(--border-color-primary); border-radius: 14px; background: var(--background-fill-secondary);
-  cursor: pointer; color: var(--body-text-color); }
-#editor .sdp-cls .sw { width: 14px; height: 14px; border-radius: 50%; border: 1px solid rgba(0,0,0,.3); }
-#editor .sdp-cls kbd { font-size: 10px; opacity: .6; font-family: var(--font-mono); }
-#editor .sdp-cls.active { border-color: var(--color-accent); box-shadow: 0 0 0 2px var(--color-accent-soft);
-  font-weight: 600; background: var(--background-fill-primary); }
-#editor .sdp-cls .sw.void { background: repeating-linear-gradient(45deg, #000 0 3px, #777 3px 6px) !important; }
-#editor .sdp-group { display: inline-flex; border: 1px solid var(--border-color-primary); border-radius: 6px;
-  overflow: hidden; }
-#editor .sdp-group button, #editor .sdp-btn { padding: 4px 10px; font-size: 12px; background: var(--background-fill-secondary);
-  border: none; border-right: 1px solid var(--border-color-primary); cursor: pointer; color: var(--body-text-color); }
-#editor .sdp-group button:last-child { border-right: none; }
-#editor .sdp-group button.active { background: var(--color-accent); color: white; }
-#editor .sdp-group button:disabled { opacity: .45; cursor: default; }
-#editor .sdp-tools label { display: inline-flex; align-items: center; gap: 6px; font-size: 12px; }
-#editor .sdp-tools input[type=range] { width: 110px; }
-#editor .sdp-hint { font-size: 11.5px; color: var(--body-text-color-subdued); flex-basis: 100%; }
-#editor .sdp-stage { position: relative; overflow: auto; max-height: 72vh; min-height: 120px;
-  background: repeating-conic-gradient(#e8e8e8 0 25%, #f6f6f6 0 50%) 0 0 / 16px 16px; border-radius: 6px; }
-#editor .sdp-wrap { position: relative; margin: 0 auto; touch-action: none; }
-#editor .sdp-wrap img, #editor .sdp-wrap canvas { position: absolute; inset: 0; width: 100%; height: 100%;
-  user-select: none; -webkit-user-drag: none; }
-#editor .sdp-wrap canvas { image-rendering: pixelated; cursor: none; }
-#editor .sdp-wrap.pixelated img { image-rendering: pixelated; }
-#editor .sdp-cursor { position: absolute; pointer-events: none; border: 1.5px solid #fff; border-radius: 50%;
-  box-shadow: 0 0 0 1px #000; display: none; transform: translate(-50%, -50%); }
-#editor .sdp-cursor.fill { border-radius: 2px; }
-#editor .sdp-empty { padding: 40px 16px; text-align: center; color: var(--body-text-color-subdued); }
-#editor .sdp-status { font-size: 12px; color: var(--body-text-color-subdued); margin-top: 6px;
-  font-variant-numeric: tabular-nums; }
-"""
+ASSETS = Path(__file__).resolve().parent / "assets"
 
+
+def _asset(name: str) -> str:
+    return (ASSETS / name).read_text(encoding="utf-8")
+
+
+APP_CSS = _asset("app.css")
 PAINTER_TEMPLATE = '<div class="sdp-host"></div>'
-
-PAINTER_JS = r"""
-const host = element.querySelector('.sdp-host') || element;
-host.innerHTML = `
-<div class="sdp" tabindex="0">
-  <div class="sdp-bar sdp-classes" role="radiogroup" aria-label="Class to paint"></div>
-  <div class="sdp-bar sdp-tools">
-    <div class="sdp-group" role="group" aria-label="Tool">
-      <button type="button" data-tool="brush" class="active" title="Brush (B): paint the chosen class">Brush</button>
-      <button type="button" data-tool="fill" title="Fill (F): give the whole connected region under the click the chosen class">Fill</button>
-      <button type="button" data-tool="eraser" title="Eraser (E): back to the model's prediction">Eraser</button>
-    </div>
-    <label>Size <input type="range" class="sdp-size" min="1" max="120" value="16"><span class="sdp-size-text">16 px</span></label>
-    <label>Opacity <input type="range" class="sdp-opacity" min="0" max="100" value="60"></label>
-    <div class="sdp-group" role="group" aria-label="History">
-      <button type="button" data-act="undo" title="Undo (Ctrl+Z)">Undo</button>
-      <button type="button" data-act="redo" title="Redo (Ctrl+Y)">Redo</button>
-      <button type="button" data-act="reset" title="Throw away every correction (undoable)">Reset</button>
-    </div>
-    <div class="sdp-group" role="group" aria-label="Zoom">
-      <button type="button" data-act="zoom-out" title="Zoom out (-)">&minus;</button>
-      <button type="button" data-act="zoom-fit" title="Fit to the panel">Fit</button>
-      <button type="button" data-act="zoom-1" title="One image pixel per screen pixel">1:1</button>
-      <button type="button" data-act="zoom-in" title="Zoom in (+)">+</button>
-    </div>
-    <div class="sdp-hint">Keys 1&ndash;9, 0 pick a class &middot; B brush, F fill, E eraser (= back to the model's prediction) &middot; [ ] brush size &middot; Ctrl+Z / Ctrl+Y undo / redo. Void = ignored in training.</div>
-  </div>
-  <div class="sdp-stage">
-    <div class="sdp-empty">Segment an image (or open a saved sample) to correct its mask here.</div>
-    <div class="sdp-wrap" style="display:none"><img class="sdp-img" alt="image being labelled" draggable="false"><canvas class="sdp-canvas"></canvas><div class="sdp-cursor"></div></div>
-  </div>
-  <div class="sdp-status"></div>
-</div>`;
-
-const $ = (sel) => host.querySelector(sel);
-const stage = $('.sdp-stage'), wrap = $('.sdp-wrap'), img = $('.sdp-img'), canvas = $('.sdp-canvas');
-const cursor = $('.sdp-cursor'), statusLine = $('.sdp-status'), classBar = $('.sdp-classes'), empty = $('.sdp-empty');
-const ctx = canvas.getContext('2d', { willReadFrequently: false });
-const S = { w: 0, h: 0, n: 0, mask: null, pred: null, names: [], colors: [], voidIndex: 255, lut: new Uint32Array(256),
-  cls: 0, tool: 'brush', size: 16, zoom: 1, fit: true, undo: [], redo: [], changed: 0, token: '', title: '',
-  imageData: null, pix: null, stamp: null, serial: 0, stroke: null, last: null, drawing: false };
-
-function b64ToBytes(b64) {
-  const bin = atob(b64 || ''); const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-function bytesToB64(bytes) {
-  let s = ''; const step = 0x8000;
-  for (let i = 0; i < bytes.length; i += step) s += String.fromCharCode.apply(null, bytes.subarray(i, i + step));
-  return btoa(s);
-}
-function rleDecode(pair, n) {
-  const values = b64ToBytes(pair[0]), lb = b64ToBytes(pair[1]);
-  const view = new DataView(lb.buffer, lb.byteOffset, lb.byteLength);
-  const out = new Uint8Array(n); let p = 0;
-  for (let k = 0; k < values.length; k++) { const len = view.getUint32(4 * k, true); out.fill(values[k], p, p + len); p += len; }
-  if (p !== n) throw new Error('mask runs cover ' + p + ' pixels, expected ' + n);
-  return out;
-}
-function rleEncode(mask) {
-  const vals = [], lens = [];
-  let cur = mask[0], run = 0;
-  for (let i = 0; i < mask.length; i++) {
-    const v = mask[i];
-    if (v === cur) { run++; } else { vals.push(cur); lens.push(run); cur = v; run = 1; }
-  }
-  if (mask.length) { vals.push(cur); lens.push(run); }
-  const lb = new Uint8Array(lens.length * 4), view = new DataView(lb.buffer);
-  lens.forEach((len, k) => view.setUint32(4 * k, len, true));
-  return [bytesToB64(Uint8Array.from(vals)), bytesToB64(lb)];
-}
-function esc(text) {
-  return String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
-}
-function hexToRgb(hex) { const v = parseInt(hex.slice(1), 16); return [(v >> 16) & 255, (v >> 8) & 255, v & 255]; }
-
-function buildLut() {
-  S.lut.fill(0);  // unknown values: transparent
-  S.colors.forEach((hex, i) => { const [r, g, b] = hexToRgb(hex); S.lut[i] = (255 << 24 | b << 16 | g << 8 | r) >>> 0; });
-  S.lut[S.voidIndex] = (255 << 24) >>> 0;  // void: opaque black
-}
-function className(c) { return c === S.voidIndex ? 'void' : (S.names[c] || ('class ' + c)); }
-
-function buildClassBar() {
-  const items = S.names.map((raw, i) => {
-    const name = esc(raw), key = i < 9 ? String(i + 1) : (i === 9 ? '0' : '');
-    return `<button type="button" class="sdp-cls" role="radio" data-cls="${i}" title="${name}${key ? ' (key ' + key + ')' : ''}">` +
-      `<span class="sw" style="background:${esc(S.colors[i])}"></span>${key ? '<kbd>' + key + '</kbd>' : ''}${name}</button>`;
-  });
-  items.push(`<button type="button" class="sdp-cls" role="radio" data-cls="${S.voidIndex}" title="Void: ignored in training and metrics"><span class="sw void"></span>void</button>`);
-  classBar.innerHTML = items.join('');
-  markActive();
-}
-function markActive() {
-  classBar.querySelectorAll('.sdp-cls').forEach((b) => {
-    const on = Number(b.dataset.cls) === S.cls; b.classList.toggle('active', on); b.setAttribute('aria-checked', on);
-  });
-  host.querySelectorAll('[data-tool]').forEach((b) => b.classList.toggle('active', b.dataset.tool === S.tool));
-  document.querySelectorAll('.sd-legend-row').forEach((r) => r.classList.toggle('sd-picked', Number(r.dataset.class) === S.cls));
-  cursor.classList.toggle('fill', S.tool === 'fill');
-  updateStatus();
-}
-function updateStatus() {
-  if (!S.n) { statusLine.textContent = ''; return; }
-  const tool = S.tool === 'eraser' ? 'eraser (back to prediction)' : S.tool;
-  const pct = (100 * S.changed / S.n).toFixed(S.changed && S.changed < S.n / 1000 ? 3 : 1);
-  statusLine.textContent = `${S.title ? S.title + ' · ' : ''}${S.w}×${S.h} · ${tool} · class ${className(S.cls)} · ` +
-    `size ${S.size} px · ${S.changed.toLocaleString()} px corrected (${pct}%) · zoom ${Math.round(S.zoom * 100)}%`;
-  host.querySelector('[data-act=undo]').disabled = !S.undo.length;
-  host.querySelector('[data-act=redo]').disabled = !S.redo.length;
-}
-function paintAll() {
-  const px = S.pix;
-  for (let i = 0; i < S.n; i++) px[i] = S.lut[S.mask[i]];
-  ctx.putImageData(S.imageData, 0, 0);
-}
-function paintRect(x0, y0, x1, y1) {  // inclusive bounds, already clipped
-  if (x1 < x0 || y1 < y0) return;
-  const px = S.pix, w = S.w;
-  for (let y = y0; y <= y1; y++) for (let i = y * w + x0, e = y * w + x1; i <= e; i++) px[i] = S.lut[S.mask[i]];
-  ctx.putImageData(S.imageData, 0, 0, x0, y0, x1 - x0 + 1, y1 - y0 + 1);
-}
-function setZoom(z, keepFit) {
-  if (!S.w) return;
-  S.fit = !!keepFit;
-  S.zoom = Math.max(0.05, Math.min(16, z));
-  wrap.style.width = (S.w * S.zoom) + 'px';
-  wrap.style.height = (S.h * S.zoom) + 'px';
-  wrap.classList.toggle('pixelated', S.zoom >= 2);
-  updateStatus();
-}
-function fitZoom() {
-  if (!S.w) return;
-  const avail = Math.max(100, stage.clientWidth - 2);
-  const maxH = Math.max(240, window.innerHeight * 0.62);
-  setZoom(Math.min(avail / S.w, maxH / S.h, 3), true);
-}
-
-function load(raw) {
-  let data = null;
-  try { data = raw ? JSON.parse(raw) : null; } catch (err) { data = null; }
-  if (!data || !data.w || !data.image) {
-    S.w = S.h = S.n = 0; S.mask = S.pred = null; S.token = '';
-    wrap.style.display = 'none'; empty.style.display = ''; statusLine.textContent = '';
-    return;
-  }
-  S.w = data.w; S.h = data.h; S.n = data.w * data.h; S.token = data.token || ''; S.title = data.title || '';
-  S.names = data.names || []; S.colors = data.colors || []; S.voidIndex = data.void === undefined ? 255 : data.void;
-  S.pred = rleDecode(data.pred, S.n);
-  S.mask = rleDecode(data.mask, S.n);
-  S.stamp = new Uint32Array(S.n); S.serial = 0;
-  S.undo = []; S.redo = []; S.stroke = null; S.drawing = false;
-  S.changed = 0;
-  for (let i = 0; i < S.n; i++) if (S.mask[i] !== S.pred[i]) S.changed++;
-  if (S.cls !== S.voidIndex && S.cls >= S.names.length) S.cls = 0;
-  buildLut(); buildClassBar();
-  canvas.width = S.w; canvas.height = S.h;
-  S.imageData = ctx.createImageData(S.w, S.h);
-  S.pix = new Uint32Array(S.imageData.data.buffer);
-  paintAll();
-  img.src = data.image;
-  empty.style.display = 'none'; wrap.style.display = '';
-  fitZoom();
-  host.dataset.token = S.token;
-  host.dataset.loaded = String(Date.now());
-}
-
-// -- editing: every change goes through set(), recorded once per pixel per stroke --------------------------
-function beginStroke() {
-  S.serial = (S.serial + 1) >>> 0;
-  if (S.serial === 0) { S.stamp.fill(0); S.serial = 1; }
-  S.stroke = { idx: [], old: [], x0: S.w, y0: S.h, x1: -1, y1: -1 };
-}
-function set(i, v) {
-  const old = S.mask[i];
-  if (old === v) return;
-  const st = S.stroke;
-  if (S.stamp[i] !== S.serial) { S.stamp[i] = S.serial; st.idx.push(i); st.old.push(old); }
-  S.mask[i] = v;
-  const p = S.pred[i];
-  S.changed += (v !== p) - (old !== p);
-}
-function grow(st, x0, y0, x1, y1) {
-  if (x0 < st.x0) st.x0 = x0; if (y0 < st.y0) st.y0 = y0; if (x1 > st.x1) st.x1 = x1; if (y1 > st.y1) st.y1 = y1;
-}
-function stamp(cx, cy) {  // a disc of diameter S.size centred on (cx, cy) in image pixels
-  const r = S.size / 2, r2 = r * r, w = S.w, h = S.h;
-  const x0 = Math.max(0, Math.floor(cx - r)), x1 = Math.min(w - 1, Math.ceil(cx + r));
-  const y0 = Math.max(0, Math.floor(cy - r)), y1 = Math.min(h - 1, Math.ceil(cy + r));
-  const eraser = S.tool === 'eraser', v = S.cls;
-  for (let y = y0; y <= y1; y++) {
-    const dy = y + 0.5 - cy;
-    for (let x = x0; x <= x1; x++) {
-      const dx = x + 0.5 - cx;
-      if (dx * dx + dy * dy <= r2) { const i = y * w + x; set(i, eraser ? S.pred[i] : v); }
-    }
-  }
-  const px = Math.floor(cx), py = Math.floor(cy);  // the pixel under the pointer, always
-  if (px >= 0 && py >= 0 && px < w && py < h) { const i = py * w + px; set(i, eraser ? S.pred[i] : v); }
-  grow(S.stroke, x0, y0, x1, y1);
-  paintRect(x0, y0, x1, y1);
-}
-function strokeTo(x, y) {
-  const a = S.last || { x, y };
-  const dist = Math.hypot(x - a.x, y - a.y), step = Math.max(0.5, S.size / 4);
-  const n = Math.max(1, Math.ceil(dist / step));
-  for (let k = 1; k <= n; k++) stamp(a.x + (x - a.x) * k / n, a.y + (y - a.y) * k / n);
-  S.last = { x, y };
-}
-function fill(x, y) {
-  const w = S.w, h = S.h, px = Math.floor(x), py = Math.floor(y);
-  if (px < 0 || py < 0 || px >= w || py >= h) return;
-  const start = py * w + px, target = S.mask[start], v = S.cls;
-  if (target === v) return;
-  beginStroke();
-  const st = S.stroke;
-  let stack = new Int32Array(1024), top = 0;
-  const push = (i) => { if (top === stack.length) { const s = new Int32Array(stack.length * 2); s.set(stack); stack = s; } stack[top++] = i; };
-  push(start);
-  let x0 = px, x1 = px, y0 = py, y1 = py;
-  while (top) {  // scanline fill, 4-connected
-    const i = stack[--top];
-    if (S.mask[i] !== target) continue;
-    const row = Math.floor(i / w), rowStart = row * w;
-    let l = i, r = i;
-    while (l > rowStart && S.mask[l - 1] === target) l--;
-    while (r < rowStart + w - 1 && S.mask[r + 1] === target) r++;
-    for (let k = l; k <= r; k++) {
-      set(k, v);
-      if (row > 0 && S.mask[k - w] === target) push(k - w);
-      if (row < h - 1 && S.mask[k + w] === target) push(k + w);
-    }
-    if (l - rowStart < x0) x0 = l - rowStart; if (r - rowStart > x1) x1 = r - rowStart;
-    if (row < y0) y0 = row; if (row > y1) y1 = row;
-  }
-  grow(st, x0, y0, x1, y1);
-  paintRect(x0, y0, x1, y1);
-  endStroke();
-}
-function endStroke() {
-  const st = S.stroke; S.stroke = null; S.drawing = false; S.last = null;
-  if (!st || !st.idx.length) { updateStatus(); return; }
-  const idx = Int32Array.from(st.idx), old = Uint8Array.from(st.old), neu = new Uint8Array(idx.length);
-  for (let k = 0; k < idx.length; k++) neu[k] = S.mask[idx[k]];
-  S.undo.push({ idx, old, neu, x0: st.x0, y0: st.y0, x1: st.x1, y1: st.y1 });
-  if (S.undo.length > 100) S.undo.shift();
-  S.redo = [];
-  updateStatus();
-}
-function applyEdit(e, values) {
-  for (let k = 0; k < e.idx.length; k++) {
-    const i = e.idx[k], old = S.mask[i], v = values[k], p = S.pred[i];
-    S.mask[i] = v; S.changed += (v !== p) - (old !== p);
-  }
-  paintRect(e.x0, e.y0, e.x1, e.y1);
-}
-function undo() { const e = S.undo.pop(); if (e) { applyEdit(e, e.old); S.redo.push(e); } updateStatus(); }
-function redo() { const e = S.redo.pop(); if (e) { applyEdit(e, e.neu); S.undo.push(e); } updateStatus(); }
-function resetAll() {
-  if (!S.n || !S.changed) return;
-  beginStroke();
-  for (let i = 0; i < S.n; i++) if (S.mask[i] !== S.pred[i]) set(i, S.pred[i]);
-  grow(S.stroke, 0, 0, S.w - 1, S.h - 1);
-  paintAll();
-  endStroke();
-}
-
-// -- pointer and keyboard ---------------------------------------------------------------------------------
-function toImage(ev) {
-  const r = canvas.getBoundingClientRect();
-  return { x: (ev.clientX - r.left) / r.width * S.w, y: (ev.clientY - r.top) / r.height * S.h };
-}
-function moveCursor(ev) {
-  const r = wrap.getBoundingClientRect();
-  const d = Math.max(4, S.tool === 'fill' ? 10 : S.size * S.zoom);
-  cursor.style.display = 'block';
-  cursor.style.left = (ev.clientX - r.left) + 'px'; cursor.style.top = (ev.clientY - r.top) + 'px';
-  cursor.style.width = d + 'px'; cursor.style.height = d + 'px';
-}
-canvas.addEventListener('pointerdown', (ev) => {
-  if (!S.n || ev.button !== 0) return;
-  ev.preventDefault();
-  host.querySelector('.sdp').focus({ preventScroll: true });
-  const p = toImage(ev);
-  if (S.tool === 'fill') { fill(p.x, p.y); return; }
-  canvas.setPointerCapture(ev.pointerId);
-  S.drawing = true; beginStroke(); S.last = null; strokeTo(p.x, p.y);
-});
-canvas.addEventListener('pointermove', (ev) => {
-  moveCursor(ev);
-  if (!S.drawing) return;
-  const events = ev.getCoalescedEvents ? ev.getCoalescedEvents() : [ev];
-  for (const e of (events.length ? events : [ev])) { const p = toImage(e); strokeTo(p.x, p.y); }
-});
-const finish = (ev) => { if (S.drawing) { try { canvas.releasePointerCapture(ev.pointerId); } catch (err) {} endStroke(); } };
-canvas.addEventListener('pointerup', finish);
-canvas.addEventListener('pointercancel', finish);
-canvas.addEventListener('pointerleave', () => { cursor.style.display = 'none'; });
-
-function pickClass(c) {
-  c = Number(c);
-  if (!(c === S.voidIndex || (c >= 0 && c < Math.max(S.names.length, 1)))) return;
-  S.cls = c;
-  if (S.tool === 'eraser') S.tool = 'brush';
-  markActive();
-}
-function setSize(v) {
-  S.size = Math.max(1, Math.min(120, Math.round(v)));
-  $('.sdp-size').value = S.size; $('.sdp-size-text').textContent = S.size + ' px';
-  updateStatus();
-}
-classBar.addEventListener('click', (ev) => { const b = ev.target.closest('.sdp-cls'); if (b) pickClass(b.dataset.cls); });
-host.querySelectorAll('[data-tool]').forEach((b) => b.addEventListener('click', () => { S.tool = b.dataset.tool; markActive(); }));
-$('.sdp-size').addEventListener('input', (ev) => setSize(Number(ev.target.value)));
-$('.sdp-opacity').addEventListener('input', (ev) => { canvas.style.opacity = Number(ev.target.value) / 100; });
-canvas.style.opacity = 0.6;
-host.querySelector('.sdp-tools').addEventListener('click', (ev) => {
-  const b = ev.target.closest('[data-act]'); if (!b) return;
-  const act = b.dataset.act;
-  if (act === 'undo') undo(); else if (act === 'redo') redo(); else if (act === 'reset') resetAll();
-  else if (act === 'zoom-in') setZoom(S.zoom * 1.25); else if (act === 'zoom-out') setZoom(S.zoom / 1.25);
-  else if (act === 'zoom-fit') fitZoom(); else if (act === 'zoom-1') setZoom(1);
-});
-stage.addEventListener('wheel', (ev) => {
-  if (!S.n || !(ev.ctrlKey || ev.metaKey)) return;
-  ev.preventDefault(); setZoom(S.zoom * (ev.deltaY < 0 ? 1.15 : 1 / 1.15));
-}, { passive: false });
-window.addEventListener('resize', () => { if (S.fit) fitZoom(); });
-if (window.ResizeObserver) new ResizeObserver(() => { if (S.fit && S.n) fitZoom(); }).observe(stage);
-
-document.addEventListener('keydown', (ev) => {
-  if (!S.n || host.offsetParent === null) return;  // nothing loaded, or the editor's tab is hidden
-  const t = ev.target, tag = (t && t.tagName) || '';
-  if (t && (t.isContentEditable || tag === 'TEXTAREA' || tag === 'SELECT' || (tag === 'INPUT' && t.type !== 'range'))) return;
-  const mod = ev.ctrlKey || ev.metaKey;
-  if (mod && (ev.key === 'z' || ev.key === 'Z')) { ev.preventDefault(); ev.shiftKey ? redo() : undo(); return; }
-  if (mod && (ev.key === 'y' || ev.key === 'Y')) { ev.preventDefault(); redo(); return; }
-  if (mod || ev.altKey) return;
-  if (/^[0-9]$/.test(ev.key)) { const k = Number(ev.key); pickClass(k === 0 ? 9 : k - 1); ev.preventDefault(); return; }
-  const k = ev.key.toLowerCase();
-  if (k === 'b') { S.tool = 'brush'; markActive(); }
-  else if (k === 'f') { S.tool = 'fill'; markActive(); }
-  else if (k === 'e') { S.tool = 'eraser'; markActive(); }
-  else if (k === '[') setSize(S.size - (S.size > 10 ? 4 : 1));
-  else if (k === ']') setSize(S.size + (S.size >= 10 ? 4 : 1));
-  else if (k === '+' || k === '=') setZoom(S.zoom * 1.25);
-  else if (k === '-') setZoom(S.zoom / 1.25);
-});
-
-// -- the public face: legend clicks, the Save button's hook, tests ------------------------------------------
-window.segdemoPainter = {
-  pickClass, setTool: (t) => { S.tool = t; markActive(); }, setSize, undo, redo,
-  value: () => (S.n ? JSON.stringify({ token: S.token, w: S.w, h: S.h, changed: S.changed, mask: rleEncode(S.mask) }) : ''),
-  state: () => ({ w: S.w, h: S.h, cls: S.cls, tool: S.tool, size: S.size, zoom: S.zoom, changed: S.changed,
-                  undo: S.undo.length, redo: S.redo.length, token: S.token }),
-};
-load(props.value);
-watch('value', () => load(props.value));
-"""
-
-LEGEND_JS = r"""
-element.addEventListener('click', (ev) => {
-  const row = ev.target.closest('[data-class]');
-  if (row && window.segdemoPainter) window.segdemoPainter.pickClass(Number(row.dataset.class));
-});
-"""
-
-SAVE_JS = """
-async (...args) => {
-  const painter = window.segdemoPainter;
-  args[0] = painter ? painter.value() : '';
-  return args;
-}
-"""
+PAINTER_JS = _asset("painter.js")
+"""The mask painter: ``element``, ``props``, ``watch`` and ``server`` come from gr.HTML's js_on_load."""
+LEGEND_JS = _asset("legend.js")
+SAVE_JS = _asset("save.js")
+"""The Save button's js: puts the painter's mask value (see :func:`painter_value`) in the first input."""

@@ -269,7 +269,7 @@ def test_dataset_list_open_delete_export(seg_app, tmp_path):
     assert ids[1] in status and len(seg_app.workspace().list_samples()) == 2
     assert np.array_equal(seg_app.workspace().load_sample(ids[1])[2], corrected)
 
-    zip_path = seg_app.export(session).value["path"]
+    zip_path = seg_app.export("layout", session).value["path"]
     with zipfile.ZipFile(zip_path) as archive:
         names = set(archive.namelist())
     assert {f"images/{ids[0]}.png", f"masks/{ids[1]}.png", "labels.json", "splits/all.txt"} <= names

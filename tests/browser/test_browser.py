@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from segdemo import tools
-from tests.drawing import draw_scene
+from tests.drawing import CAR, draw_scene
 from segdemo.store import Workspace
 
 pytestmark = pytest.mark.browser
@@ -61,7 +61,7 @@ def choose_model(page, model: str) -> None:
 
 
 def canvas_box(page) -> dict:
-    return page.eval_on_selector("#editor canvas", "c => { const r = c.getBoundingClientRect(); "
+    return page.eval_on_selector("#editor canvas.sdp-canvas", "c => { const r = c.getBoundingClientRect(); "
                                  "return {left: r.left, top: r.top, width: r.width, height: r.height}; }")
 
 
@@ -71,7 +71,7 @@ def to_client(page, box: dict, state: dict, x: float, y: float) -> tuple[float, 
 
 def stroke(page, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """Drag the brush through image-pixel ``points``; returns the points as the painter maps them back."""
-    page.locator("#editor canvas").scroll_into_view_if_needed()
+    page.locator("#editor canvas.sdp-canvas").scroll_into_view_if_needed()
     state, box = painter_state(page), canvas_box(page)
     clients = [to_client(page, box, state, x, y) for x, y in points]
     page.mouse.move(*clients[0])
@@ -163,7 +163,7 @@ def test_segment_paint_save_reopen_fill_export(serve, page, tmp_path):
     old_token = painter_state(page)["token"]
     page.click("#open-btn")
     page.wait_for_function("t => window.segdemoPainter.state().token !== t", arg=old_token)
-    page.wait_for_selector("#editor canvas", state="visible")
+    page.wait_for_selector("#editor canvas.sdp-canvas", state="visible")
     state = painter_state(page)
     assert state["changed"] == int(changed.sum()) and state["undo"] == 0
 
@@ -187,7 +187,7 @@ def test_segment_paint_save_reopen_fill_export(serve, page, tmp_path):
     page.keyboard.press("f")
     assert painter_state(page)["cls"] == 2 and painter_state(page)["tool"] == "fill"
     fx, fy = 17, 130
-    page.locator("#editor canvas").scroll_into_view_if_needed()
+    page.locator("#editor canvas.sdp-canvas").scroll_into_view_if_needed()
     box, state = canvas_box(page), painter_state(page)
     page.mouse.click(*to_client(page, box, state, fx + 0.5, fy + 0.5))
     expected = tools.flood_fill(saved, fx, fy, 2)
@@ -258,6 +258,8 @@ def test_finetune_from_the_browser(serve, page, tmp_path):
     page.wait_for_function("document.querySelector('#finetune-result').innerText.includes('mIoU (held-out)')")
     summary = page.inner_text("#finetune-summary")
     assert re.search(r"held-out mIoU \d\.\d{3} → \d\.\d{3}", summary), summary
+    assert "on 1 held-out image" in summary and ("too few to tell" in summary or "worse" in summary), summary
+    assert "NOT promoted" in page.inner_text("#finetune-progress")
     assert "v1" in page.inner_text("#versions")
     page.screenshot(path=str(SHOTS / "4-finetune.png"), full_page=True)
     assert workspace.versions(MODEL)[-1].version == "v1"
@@ -321,3 +323,84 @@ def test_save_api_and_upload_size_limit(serve, tmp_path):
         client.predict(gradio_client.handle_file(str(big)), MODEL, api_name="/predict")
     assert len(list((workspace_dir / "images").iterdir())) == 1
     assert client.predict(gradio_client.handle_file(str(path)), MODEL, api_name="/predict")[2]
+
+
+def drag(page, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Press at image pixel ``start``, move to ``end`` and release (the GrabCut box)."""
+    page.locator("#editor canvas.sdp-canvas").scroll_into_view_if_needed()
+    state, box = painter_state(page), canvas_box(page)
+    page.mouse.move(*to_client(page, box, state, *start))
+    page.mouse.down()
+    page.mouse.move(*to_client(page, box, state, *end), steps=6)
+    page.mouse.up()
+
+
+def test_import_next_superpixels_grabcut_save_and_move_on(serve, page, tmp_path):
+    """Import three images, press N for the most uncertain one, correct it with the superpixel brush and a GrabCut
+    box, save (which opens the next one); the saved mask is exactly what the two tools produced."""
+    from segdemo.queue import load_scores
+
+    url, demo, workspace_dir = serve()
+    app = demo.segdemo_app
+    paths = [write_image(tmp_path, seed) for seed in (21, 22, 23)]
+    page.goto(url)
+    page.wait_for_selector("#segment-btn")
+    open_tab(page, "Dataset")
+    page.set_input_files("#import-files input[type=file]", [str(p) for p in paths])
+    page.wait_for_function("document.querySelector('#import-status').innerText.includes('Imported 3 images')")
+    workspace = Workspace(workspace_dir)
+    ids = [s.id for s in workspace.list_unlabelled()]
+    assert len(ids) == 3 and workspace.list_samples() == []
+    version = app.predictors.get(workspace, MODEL).version
+    scorer = app._scorers[str(workspace.root)]
+    scorer.join(120)
+    scores = load_scores(workspace, MODEL, version)
+    assert sorted(scores) == sorted(ids)
+    most_uncertain = max(ids, key=lambda i: scores[i])
+    page.wait_for_selector("#samples-table")
+
+    open_tab(page, "Segment & correct")
+    choose_model(page, MODEL)
+    page.locator("body").press("n")
+    page.wait_for_function("() => window.segdemoPainter && window.segdemoPainter.state().superpixels")
+    assert most_uncertain in page.inner_text("#segment-status")
+    image = workspace.load_image(most_uncertain)
+    segments = tools.superpixels(image)
+
+    page.locator("#editor .sdp").focus()
+    page.keyboard.press("d")
+    assert painter_state(page)["doubt"]
+    page.keyboard.press("3")  # Pole
+    page.keyboard.press("s")
+    assert painter_state(page)["tool"] == "superpixel"
+    stroke(page, [(30.2, 40.4), (120.6, 45.3), (200.1, 60.7)])
+    touched = painter_state(page)["lastSegments"]
+    assert touched, "the stroke must paint superpixels"
+
+    seed = int(workspace.sample_meta(most_uncertain).source_name.split("-")[1].split(".")[0])
+    rows, cols = np.nonzero(draw_scene(seed, 180, 240)[1] == CAR)
+    page.keyboard.press("9")  # Car
+    page.keyboard.press("g")
+    drag(page, (cols.min() - 5.3, rows.min() - 5.2), (cols.max() + 6.4, rows.max() + 6.1))
+    page.wait_for_function("() => window.segdemoPainter.state().lastGrabcut")
+    grab = painter_state(page)["lastGrabcut"]
+    assert grab["cls"] == 8 and grab["pixels"] > 0
+    page.screenshot(path=str(SHOTS / "6-queue-tools.png"), full_page=True)
+
+    first_token = painter_state(page)["token"]
+    assert save_and_wait(page) == most_uncertain
+    page.wait_for_function("t => window.segdemoPainter.state().token !== t && window.segdemoPainter.state().w > 0",
+                           arg=first_token)
+    prediction = read_mask(workspace_dir / "predictions" / f"{most_uncertain}.png")
+    expected = tools.paint_superpixels(prediction, segments, touched, 2)
+    expected[tools.grabcut(image, tuple(grab["box"]))] = 8
+    saved = read_mask(workspace_dir / "masks" / f"{most_uncertain}.png")
+    assert np.array_equal(saved, expected), "the saved mask holds exactly what the two tools produced"
+    assert [s.id for s in workspace.list_samples()] == [most_uncertain]
+    following = max((i for i in ids if i != most_uncertain), key=lambda i: scores[i])
+    assert following in page.inner_text("#segment-status")
+
+    open_tab(page, "Dataset")
+    page.wait_for_function("document.querySelector('#samples-table').innerText.includes('unlabelled')")
+    table = page.inner_text("#samples-table")
+    assert table.count("unlabelled") == 2 and ("corrected" in table or "held out" in table)

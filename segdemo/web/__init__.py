@@ -1,0 +1,1 @@
+"""The browser app's handlers, one module per concern; ``app.py`` holds the layout and the wiring."""

@@ -1,0 +1,210 @@
+"""Handlers for labelling a folder: import, the queue (Next image, strategies, background scoring), the smart
+tools' server side (superpixels and doubtful pixels in the editor payload, GrabCut on request) and exports.
+
+A mixin of the app's handler class: it uses ``self.workspace(session)``, ``self.predictors``, ``self._view`` and
+``self._legend`` from there. Each handler takes plain values and a Session and returns what the UI shows.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from segdemo import tools, ui
+from segdemo.export import FORMATS, ExportError, zip_bytes
+from segdemo.fileio import atomic_write_bytes
+from segdemo.importer import describe, import_paths
+from segdemo.queue import STRATEGIES, Scorer, load_scores, queue_order
+from segdemo.store import StoreError, Workspace
+from segdemo.weights import WeightsError
+
+EDITOR_MEMORY = 32
+"""Images the GrabCut tool can still be asked about (the last ones opened in an editor, by token)."""
+
+
+class LabellingHandlers:
+    """Import, queue, smart tools and exports for the app (mixed into its handler class)."""
+
+    def _init_labelling(self) -> None:
+        self._scorers: dict[str, Scorer] = {}
+        self._opened: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._labelling_lock = threading.Lock()
+
+    # -- the editor's smart tools ------------------------------------------------------------------------------
+
+    def smart_payload(self, session) -> dict[str, np.ndarray]:
+        """Superpixels and doubtful-pixel outline for the session's image; remembers it for GrabCut by token."""
+        with self._labelling_lock:
+            self._opened[session.token] = session.image
+            while len(self._opened) > EDITOR_MEMORY:
+                self._opened.popitem(last=False)
+        extra = {"segments": tools.superpixels(session.image)}
+        if session.confidence is not None:
+            extra["doubtful"] = tools.outline(tools.doubtful(session.confidence))
+        return extra
+
+    def grabcut_request(self, data: Any) -> dict:
+        """The GrabCut tool's server call: ``{"token", "box": [x0, y0, x1, y1]}`` → ``{"mask": rle, "ms"}``, or
+        ``{"error": message}``. The token names an image opened in an editor; nothing else is reachable."""
+        if not isinstance(data, dict):
+            return {"error": "bad request"}
+        with self._labelling_lock:
+            image = self._opened.get(str(data.get("token", "")))
+        if image is None:
+            return {"error": "this image is no longer open; open it again"}
+        try:
+            box = [int(v) for v in data.get("box", [])]
+            if len(box) != 4:
+                raise ValueError("a box is four numbers x0, y0, x1, y1")
+            started = time.perf_counter()
+            region = tools.grabcut(image, tuple(box))
+        except (TypeError, ValueError) as err:
+            return {"error": str(err)}
+        return {"mask": list(ui.rle_encode(region)), "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+    # -- import ----------------------------------------------------------------------------------------------
+
+    def import_files(self, files: list | None, model: str, session, progress=gr.Progress()) -> tuple[str, Any]:
+        """Import uploaded files / zips → (status markdown, session); then scores the queue in the background."""
+        paths = [f if isinstance(f, str) else getattr(f, "name", None) or f.get("path") for f in (files or [])]
+        if not paths:
+            gr.Warning("Choose or drop image files or a zip first.")
+            return "Choose or drop image files or a zip first.", session
+        workspace = self.workspace(session)
+        progress(0, desc="importing")
+        report = import_paths(workspace, paths,
+                              progress=lambda done, total, name: progress(done / max(1, total), desc=f"importing {name}"))
+        summary = describe(report)
+        lines = [f"**{summary[:1].upper()}{summary[1:]}** · {datetime.now():%H:%M:%S}"]
+        lines += [f"- skipped `{s.name}`: {s.reason}" for s in report.skipped[:20]]
+        if len(report.skipped) > 20:
+            lines.append(f"- … and {len(report.skipped) - 20} more")
+        if report.imported and model:
+            self.ensure_scoring(workspace, model)
+        return "\n".join(lines), session
+
+    # -- the queue -------------------------------------------------------------------------------------------
+
+    def ensure_scoring(self, workspace: Workspace, model: str) -> Scorer | None:
+        """Start scoring the unlabelled samples with the live ``model`` unless that is done or running."""
+        try:
+            predictor = self.predictors.get(workspace, model)
+        except (WeightsError, ValueError, StoreError):
+            return None
+        root = str(workspace.root)
+        with self._labelling_lock:
+            current = self._scorers.get(root)
+            if current is not None and current.running:
+                if (current.model, current.version) == (model, predictor.version):
+                    return current
+                current.cancel()
+            scores = load_scores(workspace, model, predictor.version)
+            if all(s.id in scores for s in workspace.list_unlabelled()):
+                return current
+            self._scorers[root] = scorer = Scorer(workspace, model, predictor).start()
+            return scorer
+
+    def cancel_scoring(self, session) -> str:
+        scorer = self._scorers.get(str(self.workspace(session).root))
+        if scorer is None or not scorer.running:
+            return "No scoring is running."
+        scorer.cancel()
+        return "Scoring cancelled; the queue serves what was scored first, then import order."
+
+    def queue(self, workspace: Workspace, model: str, strategy: str) -> tuple[list[str], dict[str, float], str]:
+        """(ordered unlabelled ids, scores, version) for ``model``'s live version."""
+        try:
+            version = self.predictors.get(workspace, model).version if model else ""
+        except (WeightsError, ValueError, StoreError):
+            version = ""
+        scores = load_scores(workspace, model, version) if model else {}
+        ids = [s.id for s in workspace.list_unlabelled()]
+        return queue_order(ids, strategy if strategy in STRATEGIES else "uncertainty", scores), scores, version
+
+    def queue_status(self, model: str, strategy: str, session) -> str:
+        workspace = self.workspace(session)
+        order, scores, version = self.queue(workspace, model, strategy)
+        scorer = self._scorers.get(str(workspace.root))
+        scored = sum(i in scores for i in order)
+        text = (f"Queue: **{len(order)} unlabelled** · {STRATEGIES.get(strategy, strategy)} · "
+                f"{scored}/{len(order)} scored by {model} {version}")
+        if scorer is not None and scorer.running:
+            text += f" · scoring… {scorer.state.done}/{scorer.state.total}"
+        return text
+
+    def next_image(self, model: str, strategy: str, session) -> tuple:
+        """Open the queue's next image, segmented by the live model → (view, legend, status, editor, queue
+        status, session, tab)."""
+        workspace = self.workspace(session)
+        order, scores, _ = self.queue(workspace, model, strategy)
+        order = [i for i in order if i != session.sample_id] or order
+        if not order:
+            gr.Info("The queue is empty: import images on the Dataset tab.")
+            return (gr.skip(),) * 4 + ("Queue: **empty** · import images on the Dataset tab.", session, gr.skip())
+        sample_id = order[0]
+        meta = workspace.sample_meta(sample_id)
+        try:
+            image = workspace.load_image(sample_id)
+            predictor = self.predictors.get(workspace, model)
+            started = time.perf_counter()
+            prediction = predictor.predict(image)
+            ms = (time.perf_counter() - started) * 1000
+        except (StoreError, OSError, WeightsError, ValueError) as err:
+            gr.Warning(str(err))
+            return (gr.skip(),) * 5 + (session, gr.skip())
+        session.image, session.prediction, session.corrected = image, prediction.mask, None
+        session.confidence = prediction.confidence
+        session.model, session.version, session.source_name = model, predictor.version, meta.source_name
+        session.sample_id, session.token = sample_id, uuid.uuid4().hex
+        score = scores.get(sample_id)
+        why = f"uncertainty {score:.3f}" if score is not None else "not scored yet"
+        status = (f"**Next: {sample_id}** ({why}; {len(order) - 1} more in the queue) · segmented by "
+                  f"**{model} · {predictor.version}** in {ms:.0f} ms")
+        self.ensure_scoring(workspace, model)
+        return (self._view(session), self._legend(session, f"Share of pixels · {model} · {predictor.version}"), status,
+                self.editor_payload(session), self.queue_status(model, strategy, session), session,
+                gr.Tabs(selected="segment"))
+
+    def save_then_next(self, move_on: bool, model: str, strategy: str, session) -> tuple:
+        """After a save: open the next image when "Save moves on" is ticked and the save landed."""
+        if not move_on or session.corrected is None or not session.sample_id:
+            return (gr.skip(),) * 5 + (session, gr.skip())
+        return self.next_image(model, strategy, session)
+
+    def samples_table(self, model: str, strategy: str, session) -> list[list[str]]:
+        """One row per sample: id, state (unlabelled / corrected / held out), queue position, uncertainty."""
+        workspace = self.workspace(session)
+        order, scores, _ = self.queue(workspace, model, strategy)
+        position = {sample_id: index + 1 for index, sample_id in enumerate(order)}
+        rows = []
+        for sample in workspace.list_all():
+            state = "unlabelled" if not sample.labelled else ("held out" if sample.split == "heldout" else "corrected")
+            score = scores.get(sample.id)
+            rows.append([sample.id, state, str(position.get(sample.id, "")), "" if score is None else f"{score:.3f}"])
+        rows.sort(key=lambda r: (r[2] == "", int(r[2]) if r[2] else 0))
+        return rows
+
+    # -- export ----------------------------------------------------------------------------------------------
+
+    def export(self, fmt: str, session) -> gr.File:
+        """The workspace's corrected samples as a zip in ``fmt`` (voc, coco or layout) for download."""
+        workspace = self.workspace(session)
+        fmt = fmt if fmt in FORMATS else "layout"
+        try:
+            data = zip_bytes(workspace, fmt)
+        except ExportError as err:
+            gr.Warning(str(err))
+            return gr.File(value=None, visible=False)
+        path = Path(self._view_dir) / f"segdemo-{workspace.root.name}-{fmt}-{datetime.now():%Y%m%d-%H%M%S}.zip"
+        atomic_write_bytes(path, data)
+        for old in sorted(Path(self._view_dir).glob("segdemo-*.zip"), key=lambda p: p.stat().st_mtime)[:-3]:
+            old.unlink(missing_ok=True)  # gradio serves its own copy; keep the last three here
+        return gr.File(value=str(path), visible=True)
