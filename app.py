@@ -305,14 +305,15 @@ class SegdemoApp(LabellingHandlers):
         caption = f"Share of pixels · {model} · {predictor.version}"
         return self._view(session), self._legend(session, caption), status, session
 
-    def editor_payload(self, session: Session) -> str:
-        """The painter's load payload for the session's image (corrected mask if re-opened, else prediction)."""
+    def editor_payload(self, session: Session, segments: np.ndarray | None = None) -> str:
+        """The painter's load payload for the session's image (corrected mask if re-opened, else prediction);
+        ``segments``: its superpixels when computed already."""
         if session is None or session.image is None or session.prediction is None:
             return ""
         corrected = session.corrected if session.corrected is not None else session.prediction
         title = f"{session.sample_id or session.source_name or 'image'} · {session.model} {session.version}"
         return ui.painter_payload(session.image, session.prediction, corrected, self.workspace(session).labels,
-                                  token=session.token, title=title, **self.smart_payload(session))
+                                  token=session.token, title=title, **self.smart_payload(session, segments))
 
     def refresh_view(self, session: Session) -> tuple:
         """(view, legend) of the session's current mask: after a save they show the corrected mask."""

@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from segdemo.weights import WeightsError
 
 EDITOR_MEMORY = 32
 """Images the GrabCut tool can still be asked about (the last ones opened in an editor, by token)."""
+_BESIDE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="segdemo-superpixels")
+"""Superpixels are computed here while the model segments the same image (both release the GIL)."""
 
 
 class LabellingHandlers:
@@ -40,13 +43,14 @@ class LabellingHandlers:
 
     # -- the editor's smart tools ------------------------------------------------------------------------------
 
-    def smart_payload(self, session) -> dict[str, np.ndarray]:
-        """Superpixels and doubtful-pixel outline for the session's image; remembers it for GrabCut by token."""
+    def smart_payload(self, session, segments: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Superpixels (``segments`` when computed already) and doubtful-pixel outline for the session's image;
+        remembers the image for GrabCut by the session's token."""
         with self._labelling_lock:
             self._opened[session.token] = session.image
             while len(self._opened) > EDITOR_MEMORY:
                 self._opened.popitem(last=False)
-        extra = {"segments": tools.superpixels(session.image)}
+        extra = {"segments": tools.superpixels(session.image) if segments is None else segments}
         if session.confidence is not None:
             extra["doubtful"] = tools.outline(tools.doubtful(session.confidence))
         return extra
@@ -154,9 +158,11 @@ class LabellingHandlers:
         try:
             image = workspace.load_image(sample_id)
             predictor = self.predictors.get(workspace, model)
+            segments = _BESIDE.submit(tools.superpixels, image)
             started = time.perf_counter()
             prediction = predictor.predict(image)
             ms = (time.perf_counter() - started) * 1000
+            segments = segments.result()
         except (StoreError, OSError, WeightsError, ValueError) as err:
             gr.Warning(str(err))
             return (gr.skip(),) * 5 + (session, gr.skip())
@@ -170,7 +176,7 @@ class LabellingHandlers:
                   f"**{model} · {predictor.version}** in {ms:.0f} ms")
         self.ensure_scoring(workspace, model)
         return (self._view(session), self._legend(session, f"Share of pixels · {model} · {predictor.version}"), status,
-                self.editor_payload(session), self.queue_status(model, strategy, session), session,
+                self.editor_payload(session, segments), self.queue_status(model, strategy, session), session,
                 gr.Tabs(selected="segment"))
 
     def save_then_next(self, move_on: bool, model: str, strategy: str, session) -> tuple:
