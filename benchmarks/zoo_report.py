@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from segdemo.bench import bench_row, conv_ceiling_gflops
+from segdemo.bench import PEER, PeerModel, bench_row, conv_ceiling_gflops
 from segdemo.data import image_path, mask_path, read_mask, split_ids
 from segdemo.fileio import read_rgb
 from segdemo.inference import Predictor, configure_threads
@@ -24,8 +24,10 @@ from segdemo.weights import SHIPPED_WEIGHTS_DIR, shipped_entries, write_entry
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 ANCHORS = [("SegNet-Basic (paper, GPU)", 0.477), ("FCN-Basic (SegNet paper)", 0.473),
-           ("FCN-Basic-NoDimReduction", 0.501), ("ENet (paper)", 0.513), ("ENet (PyTorch port)", 0.5285)]
-CURVE_COLORS = [(214, 39, 40), (31, 119, 180), (44, 160, 44), (148, 103, 189)]
+           ("SegNet, ImageNet VGG16 (paper, GPU, longest schedule)", 0.60),
+           ("FCN-8s, ImageNet VGG16 (public PyTorch, GPU)", 0.568), ("ENet (paper)", 0.513),
+           ("LinkNet, ImageNet ResNet18 (paper, GPU, higher resolution)", 0.68)]
+CURVE_COLORS = [(214, 39, 40), (31, 119, 180), (44, 160, 44), (148, 103, 189), (255, 127, 14), (23, 190, 207)]
 
 
 def draw_frames(data: Path, names: list[str], predictors: dict[str, Predictor], count: int) -> Image.Image:
@@ -88,20 +90,25 @@ def main() -> None:
     names = sorted(entries)
     predictors = {n: Predictor.from_weights(n) for n in names}
     ceiling = conv_ceiling_gflops()
-    print("| model | params | GFLOP | ms p50 | ms p90 | val mIoU | pixel acc | mean acc | "
+    print("| model | version | params | GFLOP | ms p50 | x peer | val mIoU | pixel acc | mean acc | "
           + " | ".join(entries[names[0]].labels.names) + " |")
-    print("|---" * (8 + entries[names[0]].labels.num_classes) + "|")
+    print("|---" * (9 + entries[names[0]].labels.num_classes) + "|")
+    peer = bench_row(PEER, Predictor(PeerModel(), name=PEER, version="random"), ceiling, runs=args.runs)
     for name in names:
         entry = entries[name]
         row = bench_row(name, predictors[name], ceiling, runs=args.runs)
         entry.meta["bench"] = {k: row[k] for k in ("ms_p50", "ms_p90", "ceiling_gflops_per_s", "efficiency", "threads")}
+        entry.meta["bench"].update(peer=PEER, peer_ms_p50=peer["ms_p50"], peer_ratio=round(row["ms_p50"] / peer["ms_p50"], 3))
         write_entry(entry)
         val = entry.meta["metrics"]["val"]
         per_class = " | ".join("-" if v is None else f"{v:.3f}" for v in val["per_class_iou"].values())
-        print(f"| {name} | {entry.meta['params'] / 1e6:.2f} M | {entry.meta['gflops']:.2f} | {row['ms_p50']:.0f} | "
-              f"{row['ms_p90']:.0f} | **{val['miou']:.3f}** | {val['pixel_acc']:.3f} | {val['mean_acc']:.3f} | {per_class} |")
+        print(f"| `{name}` | {entry.version} | {entry.meta['params'] / 1e6:.2f} M | {entry.meta['gflops']:.2f} | "
+              f"{row['ms_p50']:.0f} | {row['ms_p50'] / peer['ms_p50']:.2f} | **{val['miou']:.3f}** | {val['pixel_acc']:.3f} | "
+              f"{val['mean_acc']:.3f} | {per_class} |")
+    print(f"| *{PEER} (torchvision, random weights)* | | {peer['params'] / 1e6:.2f} M | {peer['gflops']:.2f} | "
+          f"{peer['ms_p50']:.0f} | 1.00 | | | | " + " | ".join([""] * entries[names[0]].labels.num_classes) + "|")
     for anchor, miou in ANCHORS:
-        print(f"| {anchor} | | | | | {miou:.3f} (test) | | | " + " | ".join([""] * entries[names[0]].labels.num_classes) + "|")
+        print(f"| *{anchor}* | | | | | | {miou:.3f} (test) | | | " + " | ".join([""] * entries[names[0]].labels.num_classes) + "|")
     DOCS.mkdir(exist_ok=True)
     draw_frames(Path(args.data), names, predictors, args.frames).save(DOCS / "zoo_val_frames.png")
     logs = {n: SHIPPED_WEIGHTS_DIR / f"{n}.log.csv" for n in names if (SHIPPED_WEIGHTS_DIR / f"{n}.log.csv").is_file()}

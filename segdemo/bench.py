@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from segdemo.inference import Predictor
+from segdemo.models import SegmentationModel
 
 BENCH_SIZE = (360, 480)
 
@@ -66,6 +67,23 @@ def conv_ceiling_gflops(*, runs: int = 20, size: tuple[int, int] = (180, 240)) -
             F.conv2d(x, weight, padding=1)
             times.append(time.perf_counter() - started)
     return flops / float(np.median(times)) / 1e9
+
+
+PEER = "lraspp_mobilenet_v3_large"
+"""torchvision's fastest segmentation model, timed beside the zoo as the speed yardstick (random weights)."""
+
+
+class PeerModel(SegmentationModel):
+    """torchvision's LR-ASPP MobileNetV3-Large behind the segdemo model interface (logits at input size)."""
+
+    def __init__(self, *, num_classes: int = 11) -> None:
+        from torchvision.models.segmentation import lraspp_mobilenet_v3_large
+
+        super().__init__(num_classes=num_classes, in_channels=3, stride=1)
+        self.net = lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=num_classes)
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)["out"]
 
 
 def bench_row(name: str, predictor: Predictor, ceiling: float, *, runs: int = 20) -> dict:

@@ -1,4 +1,4 @@
-"""``python -m segdemo <command>``: models, train, eval, predict, bench, finetune, bench-loop."""
+"""``python -m segdemo <command>``: models, train, eval, predict, bench, finetune, bench-loop, import, export."""
 
 from __future__ import annotations
 
@@ -56,12 +56,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     labels = dataset_labels(args.data)
     out = Path(args.out).with_suffix(".safetensors")
     model_kwargs = {} if args.input_scale is None else {"input_scale": args.input_scale}
-    model = build_model(args.model, num_classes=labels.num_classes, weights=args.init, **model_kwargs)
+    imagenet = args.init == "imagenet"
+    model = build_model(args.model, num_classes=labels.num_classes, weights=None if imagenet else args.init,
+                        **model_kwargs)
+    normalisation = {}
+    if imagenet:
+        try:
+            pretrained = model.load_imagenet()
+        except (ImportError, ValueError) as err:
+            raise CommandError(str(err)) from err
+        normalisation = {"mean": pretrained["mean"], "std": pretrained["std"]}
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                          class_weight_power=args.class_weight_power, bf16=args.bf16, seconds=args.seconds,
                          patience=args.patience, val_every=args.val_every, seed=args.seed,
+                         encoder_lr_mult=args.encoder_lr_mult,
                          augment=Augment(crop=tuple(args.crop), base_size=args.base_size,
-                                         scale_range=tuple(args.scale_range)))
+                                         scale_range=tuple(args.scale_range)), **normalisation)
     train_set = SegmentationDataset.from_split(args.data, args.train_split, labels=labels, augment=config.augment)
     val_set = SegmentationDataset.from_split(args.data, args.val_split, labels=labels) if args.val_split else None
     command = "python -m segdemo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -71,6 +81,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             "recipe": {"command": command, "epochs": args.epochs, "machine": machine_description(),
                        "processes": world, "config": config.to_dict(), "train_split": args.train_split,
                        "data": Path(args.data).name}}
+    if imagenet:
+        meta["recipe"]["init"] = pretrained
     if rank == 0:
         print(f"training {args.model} on {len(train_set)} images of {args.data} ({labels.name}), "
               f"{meta['params'] / 1e6:.2f}M params, {meta['gflops']:.2f} GFLOP; config {config.to_dict()}", flush=True)
@@ -163,16 +175,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from segdemo.bench import bench_row, conv_ceiling_gflops
+    from segdemo.bench import PEER, PeerModel, bench_row, conv_ceiling_gflops
     from segdemo.inference import Predictor, configure_threads
     from segdemo.models import build_model, list_models, shipped_weights
 
     configure_threads()
     ceiling = conv_ceiling_gflops()
     rows = []
-    names = list_models(config="compact") if args.all else [n for n in list_models() if shipped_weights(n)]
+    names = list_models(config="compact") + list_models(config="pretrained") if args.all else [
+        n for n in list_models() if shipped_weights(n)]
     if not names:
         print("no model has shipped weights; `bench --all` measures the compact configurations with random weights")
+    peer = Predictor(PeerModel(), name=PEER, version="random")
+    if args.base_size is not None:
+        peer.base_size = args.base_size
     for name in names:
         if args.all:
             predictor = Predictor(build_model(name), name=name, version="random")
@@ -180,10 +196,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
             predictor = Predictor.from_weights(name)
         if args.base_size is not None:
             predictor.base_size = args.base_size
-        row = bench_row(name, predictor, ceiling, runs=args.runs)
-        rows.append(row)
-        print(f"{name:<16} {row['params'] / 1e6:6.2f}M {row['gflops']:7.2f} GFLOP  p50 {row['ms_p50']:7.1f} ms  "
-              f"p90 {row['ms_p90']:7.1f} ms  {row['achieved_gflops_per_s']:6.1f} GFLOP/s "
+        rows.append(bench_row(name, predictor, ceiling, runs=args.runs))
+    rows.append({**bench_row(PEER, peer, ceiling, runs=args.runs), "peer": True})
+    peer_ms = rows[-1]["ms_p50"]
+    for row in rows:
+        row["peer_ratio"] = round(row["ms_p50"] / peer_ms, 3)
+        print(f"{row['model']:<26} {row['params'] / 1e6:6.2f}M {row['gflops']:7.2f} GFLOP  p50 {row['ms_p50']:7.1f} ms  "
+              f"p90 {row['ms_p90']:7.1f} ms  {row['peer_ratio']:5.2f}x peer  {row['achieved_gflops_per_s']:6.1f} GFLOP/s "
               f"({row['efficiency'] * 100:.0f}% of {ceiling:.0f})", flush=True)
     if args.json:
         _print_json(rows)
@@ -206,7 +225,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         _print_json({"model": result.model, "parent": result.parent, "version": result.version,
                      "promoted": result.promoted, "miou_before": result.before["miou"],
                      "miou_after": result.after["miou"], "seconds": result.seconds,
-                     "train_samples": len(result.train_ids), "heldout_samples": len(result.heldout_ids)})
+                     "train_samples": len(result.train_ids), "heldout_samples": len(result.heldout_ids),
+                     "guard": result.decision.to_dict() if result.decision else None})
     return 0
 
 
@@ -217,16 +237,84 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
     from segdemo.inference import configure_threads
 
     configure_threads()
-    settings = FinetuneSettings(seconds=args.seconds)
+    settings = FinetuneSettings(seconds=args.seconds, seed=args.seed)
     with tempfile.TemporaryDirectory(prefix="segdemo-loop-") as scratch:
-        row = bench_loop(args.model, args.data, args.split, args.n, settings=settings,
-                         workspace_dir=args.keep_workspace or scratch, pick=args.pick)
+        try:
+            row = bench_loop(args.model, args.data, args.split, args.n, settings=settings,
+                             workspace_dir=args.keep_workspace or scratch, pick=args.pick, start=args.start,
+                             weights=args.weights)
+        except ValueError as err:
+            raise CommandError(str(err)) from err
     print(f"{row['model']} on {args.data} [{args.split}]: {row['n']} corrected, {row['scored']} scored; "
           f"mIoU {row['miou_before']:.4f} -> {row['miou_after']:.4f} "
-          f"({'promoted ' + str(row['version']) if row['promoted'] else 'not promoted'}), "
-          f"fine-tune {row['seconds']:.1f}s")
+          f"({'promoted ' + str(row['version']) if row['promoted'] else 'not promoted'}; the new version alone: "
+          f"{row['miou_candidate']:.4f}), fine-tune {row['seconds']:.1f}s")
+    print(f"guard: {row['explanation']}")
     if args.json:
         _print_json(row)
+    return 0
+
+
+def cmd_bench_session(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from segdemo.finetune import FinetuneSettings
+    from segdemo.inference import configure_threads
+    from segdemo.session import bench_session
+
+    configure_threads()
+    settings = FinetuneSettings(seconds=args.seconds, seed=args.seed)
+    with tempfile.TemporaryDirectory(prefix="segdemo-session-") as scratch:
+        try:
+            row = bench_session(args.model, args.data, args.split, images=args.images, every=args.every,
+                                order=args.order, start=args.start, settings=settings, workspace_dir=scratch,
+                                weights=args.weights)
+        except ValueError as err:
+            raise CommandError(str(err)) from err
+    for tune in row["finetunes"]:
+        print(f"fine-tune after {tune['after']:>3} images: {tune['seconds']:5.1f}s, "
+              f"{'promoted' if tune['promoted'] else 'not promoted'} ({tune['verdict']})")
+    print(f"{row['model']} on {args.data} [{args.split}], {row['images']} images ({row['order']}), fine-tune every "
+          f"{row['every']}: effort {row['effort']:.3f} vs {row['effort_no_loop']:.3f} without the loop "
+          f"(ratio {row['effort_ratio']}); last 10 images {row['last10_error'] * 100:.1f} % wrong; "
+          f"{row['seconds']:.0f}s")
+    if args.json:
+        _print_json(row)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from segdemo.importer import describe, import_paths
+    from segdemo.store import Workspace
+
+    workspace = Workspace(args.workspace)
+    report = import_paths(workspace, args.paths)
+    for skipped in report.skipped:
+        print(f"skipped {skipped.name}: {skipped.reason}")
+    print(f"{describe(report)} into {workspace.root}")
+    if args.json:
+        _print_json(report.to_json())
+    if not report.imported and report.skipped:
+        print(f"error: nothing imported ({len(report.skipped)} skipped)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from segdemo.export import ExportError, export
+    from segdemo.store import Workspace
+
+    if not Path(args.workspace).is_dir():
+        raise CommandError(f"no workspace at {args.workspace}")
+    try:
+        summary = export(Workspace(args.workspace), args.format, args.out)
+    except ExportError as err:
+        raise CommandError(str(err)) from None
+    print(f"exported {summary.samples} corrected samples as {summary.format} to {summary.path} "
+          f"({summary.files} files)")
+    if args.json:
+        _print_json({"format": summary.format, "out": str(summary.path), "samples": summary.samples,
+                     "files": summary.files})
     return 0
 
 
@@ -257,7 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--train-split", default="train")
     train.add_argument("--val-split", default="val", help="'' to train without validation")
     train.add_argument("--out", required=True, help="output weights file (.safetensors; a .json entry is written beside it)")
-    train.add_argument("--init", default=None, help="start from weights: 'default' (shipped) or a .safetensors file")
+    train.add_argument("--init", default=None, help="start from weights: 'default' (shipped), a .safetensors file, "
+                       "or 'imagenet' (the encoder of a *_lite0 model; needs requirements-train.txt)")
+    train.add_argument("--encoder-lr-mult", type=float, default=1.0,
+                       help="LR multiplier for a pretrained encoder (e.g. 0.2 with --init imagenet)")
     train.add_argument("--epochs", type=int, default=60)
     train.add_argument("--batch-size", type=int, default=8)
     train.add_argument("--lr", type=float, default=3e-3)
@@ -320,8 +411,40 @@ def build_parser() -> argparse.ArgumentParser:
     loop.add_argument("--pick", choices=("spread", "consecutive"), default="spread",
                       help="spread: evenly spaced ids (default); consecutive: the first N, one scene")
     loop.add_argument("--keep-workspace", default=None, help="use (and keep) this folder as the workspace")
+    loop.add_argument("--start", type=int, default=0, help="with --pick consecutive: position of the first id")
+    loop.add_argument("--seed", type=int, default=0, help="the fine-tune's random seed")
+    loop.add_argument("--weights", default=None, help="start from this .safetensors instead of the shipped weights")
     loop.add_argument("--json", action="store_true")
     loop.set_defaults(run=cmd_bench_loop)
+
+    session = commands.add_parser("bench-session", help="simulate a labelling session: effort with and without the loop")
+    session.add_argument("--model", required=True)
+    session.add_argument("--data", required=True)
+    session.add_argument("--split", required=True)
+    session.add_argument("--images", type=int, default=40, help="images the simulated person works through")
+    session.add_argument("--every", type=int, default=5, help="press Fine-tune after every K saves")
+    session.add_argument("--order", choices=("sequential", "spread", "uncertainty"), default="sequential")
+    session.add_argument("--start", type=int, default=0, help="with --order sequential: position of the first id")
+    session.add_argument("--seconds", type=float, default=None, help="fixed fine-tune budget (default: automatic)")
+    session.add_argument("--seed", type=int, default=0, help="the fine-tunes' random seed")
+    session.add_argument("--weights", default=None, help="start from this .safetensors instead of the shipped weights")
+    session.add_argument("--json", action="store_true")
+    session.set_defaults(run=cmd_bench_session)
+
+    importer = commands.add_parser("import", help="add images (files, folders, zips) to a workspace as unlabelled "
+                                   "samples; a dataset folder or zip (images/ + masks/, or a VOC tree) with masks")
+    importer.add_argument("--workspace", required=True, help="workspace folder (created if missing)")
+    importer.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or zips")
+    importer.add_argument("--json", action="store_true",
+                          help='last line: {"imported": n, "corrected": k, "skipped": [{"name", "reason"}]}')
+    importer.set_defaults(run=cmd_import)
+
+    exporter = commands.add_parser("export", help="write a workspace's corrected samples as VOC, COCO or the layout")
+    exporter.add_argument("--workspace", required=True)
+    exporter.add_argument("--format", required=True, choices=("voc", "coco", "layout"))
+    exporter.add_argument("--out", required=True, help="a new folder, or a file ending in .zip")
+    exporter.add_argument("--json", action="store_true")
+    exporter.set_defaults(run=cmd_export)
     return parser
 
 

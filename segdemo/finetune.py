@@ -18,11 +18,13 @@ import torch
 from filelock import FileLock, Timeout
 
 from segdemo.data import BASE_SIZE, Augment, SegmentationDataset
+from segdemo.guard import Decision, decide
 from segdemo.inference import Predictor
+from segdemo.models.fuse import fold_batchnorm
 from segdemo.models import SegmentationModel, build_model, shipped_weights
 from segdemo.store import SHIPPED, StoreError, Workspace
 from segdemo.train import TrainConfig, cpu_has_native_bf16, evaluate, fit, machine_description
-from segdemo.weights import IMAGENET_MEAN, IMAGENET_STD, WeightsEntry, WeightsError, save_weights
+from segdemo.weights import IMAGENET_MEAN, IMAGENET_STD, WeightsEntry, WeightsError, resolve_entry, save_weights
 
 
 class JobBusy(RuntimeError):
@@ -31,7 +33,7 @@ class JobBusy(RuntimeError):
 
 @dataclass(frozen=True)
 class FinetuneSettings:
-    """The Fine-tune button's defaults, chosen with ``python -m benchmarks.loop_settings`` (see README).
+    """The Fine-tune button's defaults, chosen with ``python -m benchmarks.loop_protocol`` (see README).
 
     ``changed_weight`` > 1 weights the pixels the user changed more; ``freeze_bn`` keeps BatchNorm statistics;
     ``backbone_lr_mult`` scales the LR of everything but the classifier; ``l2sp`` pulls weights toward the
@@ -40,10 +42,19 @@ class FinetuneSettings:
     and the promotion guard. A new classifier (another label set) trains for the whole budget with no early
     stopping, and without frozen BN, backbone LR scaling or L2-SP: there is no trained head to stay near. It
     keeps its final weights: a few held-out samples are too noisy to choose among the states of a model that is
-    still learning. ``bf16`` None runs the forward pass in bfloat16 where the CPU has it natively.
+    still learning. ``bf16`` None runs the forward pass in bfloat16 where the CPU has it natively (off by default:
+    the depthwise convolutions of the Lite0 encoder train slower in bfloat16 even there).
 
     ``seconds`` None budgets ``seconds_per_sample`` per training sample, within ``min_seconds``..``max_seconds``
     (40 s up to 8 samples, 80 s for 16): more corrections get more steps.
+
+    ``new_head_lr`` replaces ``lr`` when the classifier is new (another label set).
+    ``encoder_lr_mult`` scales the LR of a pretrained encoder; ``distill`` weights a KL term to the live
+    model's predictions on the training crops (kept classes the corrections do not show); ``average`` in
+    [0, 1) blends the result back toward the starting weights (WiSE-FT: ``average`` x start + (1 − average) x
+    fine-tuned). ``select_on_heldout`` keeps the best held-out state and stops early; off, the job trains for
+    the whole budget and keeps its final weights, so the held-out images judge the result without having
+    chosen it.
     """
 
     seconds: float | None = None
@@ -51,7 +62,12 @@ class FinetuneSettings:
     min_seconds: float = 40.0
     max_seconds: float = 120.0
     lr: float = 5e-4
+    new_head_lr: float = 3e-3
     backbone_lr_mult: float = 1.0
+    encoder_lr_mult: float = 0.1
+    distill: float = 0.5
+    average: float = 0.3
+    select_on_heldout: bool = False
     batch_size: int = 4
     freeze_bn: bool = False
     l2sp: float = 0.0
@@ -61,7 +77,7 @@ class FinetuneSettings:
     max_epochs: int = 300
     crop: tuple[int, int] = (288, 384)
     seed: int = 0
-    bf16: bool | None = None
+    bf16: bool | None = False
 
     def budget(self, train_samples: int) -> float:
         """Training seconds for ``train_samples`` samples: ``seconds`` when set, else the per-sample rule."""
@@ -145,6 +161,8 @@ class FinetuneResult:
     train_ids: list[str]
     heldout_ids: list[str]
     stopped: str
+    decision: Decision | None = None
+    live_name: str = ""
 
 
 @dataclass
@@ -240,7 +258,7 @@ class FinetuneJob:
         if not train_ids or not heldout_ids:
             raise StoreError(f"fine-tuning needs training and held-out samples; this workspace has "
                              f"{len(train_ids)} training and {len(heldout_ids)} held-out. Save at least 3 samples "
-                             "(about 1 in 5 is held out to measure the model)")
+                             "(every third is held out to measure the model, up to 4, then 1 in 5)")
         return train_ids, heldout_ids
 
     def _finetune(self) -> FinetuneResult:
@@ -248,6 +266,7 @@ class FinetuneJob:
         train_ids, heldout_ids = self.samples()
         live = load_live(workspace, self.model)
         parent = live.source
+        live_name = "the shipped weights" if parent == SHIPPED else parent
         labels = workspace.labels
         pixel_weights = self._pixel_weights(train_ids)
         augment = Augment(crop=settings.crop, base_size=live.base_size or BASE_SIZE)
@@ -258,15 +277,19 @@ class FinetuneJob:
         before = evaluate(live.predictor(workspace, self.model), heldout_set)
 
         new_head = live.new_head
+        select = settings.select_on_heldout and not new_head
         steps_per_epoch = max(1, -(-len(train_set) // settings.batch_size))
-        config = TrainConfig(epochs=settings.max_epochs, batch_size=settings.batch_size, lr=settings.lr,
+        check_every = max(1, -(-settings.steps_between_checks // steps_per_epoch))
+        config = TrainConfig(epochs=settings.max_epochs, batch_size=settings.batch_size,
+                             lr=settings.new_head_lr if new_head else settings.lr,
                              seconds=settings.budget(len(train_ids)),
-                             patience=None if new_head else settings.patience,
+                             patience=settings.patience if select else None,
                              augment=augment,
-                             val_every=max(1, -(-settings.steps_between_checks // steps_per_epoch)),
+                             val_every=check_every if select else settings.max_epochs + 1,
                              freeze_bn=settings.freeze_bn and not new_head,
                              backbone_lr_mult=1.0 if new_head else settings.backbone_lr_mult,
                              l2sp=0.0 if new_head else settings.l2sp, seed=settings.seed,
+                             encoder_lr_mult=settings.encoder_lr_mult, distill=settings.distill,
                              bf16=cpu_has_native_bf16() if settings.bf16 is None else settings.bf16,
                              mean=live.mean, std=live.std)
         model = live.model
@@ -280,23 +303,31 @@ class FinetuneJob:
             self.state.progress = min(progress, 0.99)
             self.state.message = f"training: step {step}, loss {loss:.3f}"
 
-        result = fit(model, labels, train_set, heldout_set, config, on_best=None if new_head else on_best,
-                     on_step=on_step, should_stop=self._cancel.is_set, progress_bar=False)
+        teacher = fold_batchnorm(model) if settings.distill > 0 and not new_head else None
+        start = copy.deepcopy(model.state_dict()) if settings.average > 0 and not new_head else None
+        result = fit(model, labels, train_set, heldout_set, config, on_best=on_best if select else None,
+                     on_step=on_step, should_stop=self._cancel.is_set, progress_bar=False, teacher=teacher)
         if result.stopped == "cancelled":
             return FinetuneResult(self.model, parent, None, False, before, None, result.seconds,
                                   train_ids, heldout_ids, "cancelled")
-        if new_head:
-            after, kept_epoch = result.history[-1].val, result.history[-1].epoch
-        else:
+        if select:
             model.load_state_dict(best["state"])
             after, kept_epoch = best["metrics"], best["epoch"]
+        else:
+            after, kept_epoch = result.history[-1].val, result.history[-1].epoch
+        if start is not None:
+            blend_weights(model, start, settings.average)
+            after = evaluate(Predictor(model, labels=labels, mean=live.mean, std=live.std,
+                                       base_size=augment.base_size), heldout_set)
         version = workspace.next_version(self.model)
-        promoted = should_promote(before["miou"], after["miou"], untrained_head=live.new_head)
+        decision = decide(before["image_errors"], after["image_errors"], untrained_head=live.new_head)
+        promoted = decision.promote
         save_weights(model, workspace.checkpoint_dir(self.model) / f"{version}.safetensors", model_name=self.model,
                      labels=labels, input_scale=model.input_scale, base_size=augment.base_size,
                      mean=live.mean, std=live.std, version=version,
                      meta={"parent": parent, "train_ids": train_ids, "heldout_ids": heldout_ids,
                            "metrics": {"heldout_before": before, "heldout": after}, "seconds": result.seconds,
+                           "guard": {**decision.to_dict(), "explanation": decision.explain(live_name)},
                            "stopped": result.stopped, "kept_epoch": kept_epoch, "created": time.time(),
                            "recipe": {"settings": {**asdict(settings), "seconds": config.seconds, "bf16": config.bf16},
                                       "machine": machine_description()},
@@ -305,7 +336,7 @@ class FinetuneJob:
             workspace.set_live(self.model, version)
         self.state.progress = 1.0
         return FinetuneResult(self.model, parent, version, promoted, before, after, result.seconds,
-                              train_ids, heldout_ids, result.stopped)
+                              train_ids, heldout_ids, result.stopped, decision, live_name)
 
     def _pixel_weights(self, ids: list[str]) -> dict[str, np.ndarray] | None:
         """Weight ``changed_weight`` where the user changed the model's prediction, 1 elsewhere."""
@@ -318,9 +349,12 @@ class FinetuneJob:
         return weights
 
 
-def should_promote(before_miou: float, after_miou: float, *, untrained_head: bool) -> bool:
-    """The promotion guard: held-out mIoU must not get worse, unless the live classifier was never trained."""
-    return untrained_head or after_miou >= before_miou
+def blend_weights(model: torch.nn.Module, start: dict[str, torch.Tensor], weight: float) -> None:
+    """Set ``model``'s floating-point tensors to ``weight`` x ``start`` + (1 − weight) x their current value."""
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if tensor.is_floating_point():
+                tensor.mul_(1 - weight).add_(start[name], alpha=weight)
 
 
 def active_job(workspace: Workspace) -> FinetuneJob | None:
@@ -332,14 +366,10 @@ def describe(result: FinetuneResult) -> str:
     """One line for the user: what changed and whether it went live."""
     if result.version is None:
         return "fine-tune cancelled; nothing was saved and the live model is unchanged"
-    if not result.promoted:
-        verdict = "kept but NOT promoted: held-out mIoU got worse"
-    elif result.after["miou"] < result.before["miou"]:
-        verdict = "promoted (now live): the live model's classifier was untrained for these classes"
-    else:
-        verdict = "promoted (now live)"
-    return (f"{result.model} {result.version}: held-out mIoU {result.before['miou']:.3f} → {result.after['miou']:.3f} "
-            f"in {result.seconds:.0f}s on {len(result.train_ids)} samples; {verdict}")
+    status = "promoted (now live)" if result.promoted else "NOT promoted"
+    return (f"{result.model} {result.version} {status}: held-out mIoU {result.before['miou']:.3f} → "
+            f"{result.after['miou']:.3f} in {result.seconds:.0f}s on {len(result.train_ids)} samples; "
+            f"{result.decision.explain(result.live_name)}")
 
 
 
@@ -353,13 +383,44 @@ def evenly_spaced(ids: list[str], n: int) -> list[str]:
     return list(dict.fromkeys(ordered[round(i * (len(ordered) - 1) / (n - 1))] for i in range(n)))
 
 
+def start_from(workspace: Workspace, model: str, weights: str | Path) -> str:
+    """Make ``weights`` (a ``.safetensors``/``.json`` pair) the live model of ``workspace`` as a new version,
+    as if a fine-tune had produced it; the benchmarks start from weights other than the shipped ones this way."""
+    entry = resolve_entry(weights)
+    if entry.model != model:
+        raise WeightsError(f"{entry.file.name} holds {entry.model!r}, not {model!r}")
+    version = workspace.next_version(model)
+    built = build_model(model, weights=entry)
+    save_weights(built, workspace.checkpoint_dir(model) / f"{version}.safetensors", model_name=model,
+                 labels=entry.labels, input_scale=entry.input_scale, base_size=entry.base_size, mean=entry.mean,
+                 std=entry.std, version=version, meta={"parent": SHIPPED, "source": str(entry.file)})
+    workspace.set_live(model, version)
+    return version
+
+
+def pick_ids(ids: list[str], n: int, pick: str, start: int = 0) -> list[str]:
+    """``n`` of ``ids``: "spread" (evenly spaced over the sorted ids) or "consecutive" (``n`` in a row from
+    position ``start`` of the sorted ids: one scene)."""
+    if pick == "spread":
+        return evenly_spaced(ids, n)
+    if pick == "consecutive":
+        ordered = sorted(ids)
+        if not 0 <= start <= len(ordered) - n:
+            raise ValueError(f"cannot take {n} consecutive ids from position {start} of {len(ordered)}")
+        return ordered[start:start + n]
+    raise ValueError(f"pick must be 'spread' or 'consecutive', not {pick!r}")
+
+
 def bench_loop(model: str, data: str | Path, split: str, n: int, *, settings: FinetuneSettings | None = None,
-               workspace_dir: str | Path, pick: str = "spread") -> dict:
+               workspace_dir: str | Path, pick: str = "spread", start: int = 0,
+               weights: str | Path | None = None) -> dict:
     """Simulate a user: save ``n`` ids of ``split`` (ground truth as the corrections) into a fresh workspace
     exactly as the Save button does, fine-tune with the button's defaults, and score the live model on the
     remaining ids before and after. Fractions in [0, 1]; ``seconds`` is the fine-tune's wall time.
 
-    ``pick``: "spread" (evenly spaced over the sorted ids) or "consecutive" (the first ``n``: one scene).
+    ``pick``/``start``: see :func:`pick_ids`; ``weights`` starts from those instead of the shipped weights.
+    ``miou_candidate`` scores the new version whether or not the
+    guard promoted it (``miou_after`` is the live model's: the candidate's if promoted, else the old one's).
     """
     from segdemo.data import image_path, mask_path, read_mask, split_ids
     from segdemo.fileio import read_rgb
@@ -367,13 +428,13 @@ def bench_loop(model: str, data: str | Path, split: str, n: int, *, settings: Fi
 
     labels = dataset_labels(data)
     ids = split_ids(data, split)
-    if pick not in ("spread", "consecutive"):
-        raise ValueError(f"pick must be 'spread' or 'consecutive', not {pick!r}")
-    chosen = evenly_spaced(ids, n) if pick == "spread" else sorted(ids)[:n]
+    chosen = pick_ids(ids, n, pick, start)
     remaining = sorted(set(ids) - set(chosen))
     if not remaining:
         raise ValueError(f"split {split!r} has no ids left to score after picking {n}")
     workspace = Workspace(workspace_dir, labels=labels)
+    if weights is not None:
+        start_from(workspace, model, weights)
     predictor = load_live(workspace, model).predictor(workspace, model)
     for sample_id in chosen:
         image = read_rgb(image_path(data, sample_id))
@@ -385,12 +446,19 @@ def bench_loop(model: str, data: str | Path, split: str, n: int, *, settings: Fi
     result = FinetuneJob(workspace, model, settings).run()
     seconds = time.monotonic() - started
     after = evaluate(load_live(workspace, model).predictor(workspace, model), scoring_set)
+    candidate = after
+    if not result.promoted:
+        entry = WeightsEntry.from_json(workspace.checkpoint_dir(model) / f"{result.version}.json")
+        candidate = evaluate(Predictor(build_model(model, weights=entry), labels=labels, mean=entry.mean,
+                                       std=entry.std, base_size=entry.base_size), scoring_set)
     return {
-        "model": model, "data": str(data), "split": split, "n": n, "pick": pick, "scored": len(remaining),
-        "miou_before": before["miou"], "miou_after": after["miou"],
+        "model": model, "data": str(data), "split": split, "n": n, "pick": pick, "start": start,
+        "seed": (settings or FinetuneSettings()).seed, "scored": len(remaining),
+        "miou_before": before["miou"], "miou_after": after["miou"], "miou_candidate": candidate["miou"],
         "pixel_acc_before": before["pixel_acc"], "pixel_acc_after": after["pixel_acc"],
         "seconds": round(seconds, 2), "train_seconds": result.seconds, "promoted": result.promoted,
-        "version": result.version, "stopped": result.stopped,
+        "version": result.version, "stopped": result.stopped, "guard": result.decision.to_dict(),
+        "explanation": result.decision.explain(result.live_name),
         "train_samples": len(result.train_ids), "heldout_samples": len(result.heldout_ids),
         "heldout_miou_before": result.before["miou"], "heldout_miou_after": result.after["miou"],
         "per_class_iou_before": before["per_class_iou"], "per_class_iou_after": after["per_class_iou"],

@@ -8,6 +8,17 @@ import numpy as np
 import torch
 
 
+def pixel_error(prediction: np.ndarray, target: np.ndarray, ignore_index: int = 255) -> float:
+    """Share in [0, 1] of ``target``'s non-void pixels that ``prediction`` gets wrong (what a person repaints);
+    0 when every pixel is void. Integer arrays of equal shape."""
+    prediction, target = np.asarray(prediction), np.asarray(target)
+    if prediction.shape != target.shape:
+        raise ValueError(f"prediction and target sizes differ: {prediction.shape} vs {target.shape}")
+    valid = target != ignore_index
+    total = int(valid.sum())
+    return float((prediction[valid] != target[valid]).sum() / total) if total else 0.0
+
+
 @dataclass
 class ConfusionMatrix:
     """Accumulates a (K, K) matrix: rows = ground truth, columns = prediction; ``ignore_index`` pixels skipped."""

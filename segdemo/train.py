@@ -31,7 +31,7 @@ from segdemo.data import Augment, SegmentationDataset, median_frequency_weights,
 from segdemo.fileio import atomic_write_bytes, atomic_write_text
 from segdemo.inference import Predictor
 from segdemo.labels import LabelSet
-from segdemo.metrics import ConfusionMatrix
+from segdemo.metrics import ConfusionMatrix, pixel_error
 from segdemo.models import SegmentationModel
 from segdemo.weights import IMAGENET_MEAN, IMAGENET_STD
 
@@ -53,6 +53,8 @@ class TrainConfig:
     val_every: int = 1
     freeze_bn: bool = False
     backbone_lr_mult: float = 1.0
+    encoder_lr_mult: float = 1.0
+    distill: float = 0.0
     l2sp: float = 0.0
     seed: int = 0
     mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -102,13 +104,17 @@ def weighted_cross_entropy(logits: torch.Tensor, target: torch.Tensor, class_wei
 
 @torch.inference_mode()
 def evaluate(predictor: Predictor, dataset: SegmentationDataset) -> dict:
-    """Score ``predictor`` on every sample of ``dataset`` at the masks' native size (void ignored)."""
+    """Score ``predictor`` on every sample of ``dataset`` at the masks' native size (void ignored);
+    ``image_errors`` lists each image's :func:`pixel_error`, in the dataset's order."""
     matrix = ConfusionMatrix(predictor.labels.num_classes, predictor.labels.ignore_index)
+    errors = []
     for image, mask in zip(dataset.images, dataset.masks):
         prediction = predictor.predict_arrays([image.permute(1, 2, 0).numpy()])[0]
         matrix.update(prediction.mask, mask.numpy())
+        errors.append(round(pixel_error(prediction.mask, mask.numpy(), predictor.labels.ignore_index), 6))
     metrics = matrix.compute(predictor.labels.names)
     metrics["images"] = len(dataset)
+    metrics["image_errors"] = errors
     return metrics
 
 
@@ -154,8 +160,13 @@ def fit(model: SegmentationModel, labels: LabelSet, train_set: SegmentationDatas
         on_epoch: Callable[[EpochRecord], None] | None = None,
         on_best: Callable[[SegmentationModel, dict, int], None] | None = None,
         on_step: Callable[[int, float, float], None] | None = None,
-        should_stop: Callable[[], bool] | None = None, progress_bar: bool = True) -> FitResult:
+        should_stop: Callable[[], bool] | None = None, progress_bar: bool = True,
+        teacher: SegmentationModel | None = None) -> FitResult:
     """Train ``model`` in place; ``on_best(model, metrics, epoch)`` fires whenever validation mIoU improves.
+
+    With ``teacher`` (a frozen model of the same classes) and ``config.distill`` > 0 the loss adds
+    ``distill`` x the pixel-mean KL divergence from the teacher's class probabilities to the model's, on every
+    pixel of the training crops: what the model knew about classes the corrections do not show is kept.
 
     Ends after ``config.epochs``, when ``config.seconds`` run out, after ``config.patience`` validations
     without improvement, or when ``should_stop()`` turns true. ``on_step(step, loss, progress)`` reports
@@ -175,12 +186,15 @@ def fit(model: SegmentationModel, labels: LabelSet, train_set: SegmentationDatas
 
     model = model.to(memory_format=torch.channels_last).train()
     head_params = {id(p) for p in model.classifier().parameters()}
+    encoder_params = {id(p) for p in model.encoder_parameters()}
     backbone = [p for p in model.parameters() if id(p) not in head_params]
-    head = [p for p in model.parameters() if id(p) in head_params]
-    optimizer = torch.optim.AdamW([
-        {"params": backbone, "lr_mult": config.backbone_lr_mult},
-        {"params": head, "lr_mult": 1.0},
-    ], lr=config.lr, weight_decay=config.weight_decay)
+    groups = [
+        {"params": [p for p in backbone if id(p) in encoder_params],
+         "lr_mult": config.backbone_lr_mult * config.encoder_lr_mult},
+        {"params": [p for p in backbone if id(p) not in encoder_params], "lr_mult": config.backbone_lr_mult},
+        {"params": [p for p in model.parameters() if id(p) in head_params], "lr_mult": 1.0},
+    ]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, weight_decay=config.weight_decay)
     anchor = [p.detach().clone() for p in backbone] if config.l2sp > 0 else None
     network = DistributedDataParallel(model) if world > 1 else model
 
@@ -215,6 +229,11 @@ def fit(model: SegmentationModel, labels: LabelSet, train_set: SegmentationDatas
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
                 logits = network(x)
             loss = weighted_cross_entropy(logits.float(), masks, class_weights, weights, labels.ignore_index)
+            if teacher is not None and config.distill > 0:
+                with torch.no_grad():
+                    target = teacher(x).float().log_softmax(1)
+                loss = loss + config.distill * F.kl_div(logits.float().log_softmax(1), target, log_target=True,
+                                                        reduction="none").sum(1).mean()
             if anchor is not None:
                 loss = loss + config.l2sp * sum(((p - a) ** 2).sum() for p, a in zip(backbone, anchor))
             optimizer.zero_grad(set_to_none=True)

@@ -134,14 +134,35 @@ def test_finetune_and_bench_loop(trained, tiny_dataset, tmp_path):
     result = last_json(segdemo("finetune", "--workspace", str(tmp_path / "ws"), "--model", "fcn8s_compact",
                                "--seconds", "3", "--json"))
     assert result["version"] == "v1" and result["train_samples"] + result["heldout_samples"] == 4
+    assert result["guard"]["images"] == result["heldout_samples"] == 1
+    assert result["guard"]["verdict"] in ("too few", "worse") and not result["promoted"]
     assert (tmp_path / "ws" / "checkpoints" / "fcn8s_compact" / "v1.safetensors").is_file()
 
-    loop = last_json(segdemo("bench-loop", "--model", "fcn8s_compact", "--data", str(tiny_dataset),
-                             "--split", "train", "--n", "4", "--seconds", "3", "--json"))
+    finetune_text = segdemo("finetune", "--workspace", str(tmp_path / "ws"), "--model", "fcn8s_compact",
+                            "--seconds", "2").stdout
+    assert "NOT promoted" in finetune_text and "on 1 held-out image" in finetune_text
+
+    run = segdemo("bench-loop", "--model", "fcn8s_compact", "--data", str(tiny_dataset),
+                  "--split", "train", "--n", "4", "--seconds", "3", "--json")
+    loop = last_json(run)
+    assert "guard: " in run.stdout and loop["explanation"] in run.stdout
     assert loop["n"] == 4 and loop["scored"] == 4
     for key in ("miou_before", "miou_after"):
         assert 0 <= loop[key] <= 1
     assert loop["seconds"] > 0 and isinstance(loop["promoted"], bool)
+
+
+def test_bench_session_end_to_end(tiny_dataset):
+    run = segdemo("bench-session", "--model", "fcn8s_compact", "--data", str(tiny_dataset), "--split", "train",
+                  "--images", "7", "--every", "3", "--seconds", "2", "--json")
+    row = last_json(run)
+    assert row["ids"] == sorted(row["ids"]) and len(row["ids"]) == len(row["errors"]) == 7
+    assert all(0 <= e <= 1 for e in row["errors"])
+    assert row["effort"] == pytest.approx(sum(row["errors"]), abs=1e-3)
+    assert row["effort_ratio"] == pytest.approx(row["effort"] / row["effort_no_loop"], abs=1e-3)
+    assert [t["after"] for t in row["finetunes"]] == [3, 6]
+    assert all(isinstance(t["promoted"], bool) and t["seconds"] > 0 for t in row["finetunes"])
+    assert row["errors"][:3] == row["errors_no_loop"][:3], "before the first fine-tune the starting model predicts"
 
 
 def test_finetune_refuses_an_empty_workspace(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from segdemo.models import MIN_INPUT_SIZE, build_model, get_spec, list_models
+from segdemo.models.fuse import fold_batchnorm
 
 PAPER_SIZES = [(33, 47)]
 COMPACT_SIZES = [(37, 61), (65, 47)]
@@ -60,6 +61,23 @@ class TestEveryModel:
         x = torch.randn(1, 3, *sizes_for(name)[0])
         with torch.no_grad():
             assert torch.equal(model(x), model(x))
+
+    def test_folded_batchnorm_gives_the_same_logits(self, name):
+        torch.manual_seed(0)
+        model = build_model(name, num_classes=5).eval()
+        for layer in model.modules():
+            if isinstance(layer, torch.nn.BatchNorm2d):
+                layer.running_mean.uniform_(-0.5, 0.5)
+                layer.running_var.uniform_(0.5, 2.0)
+                layer.weight.data.uniform_(0.5, 1.5)
+        folded = fold_batchnorm(model)
+        def count_bn(m):
+            return sum(isinstance(layer, torch.nn.BatchNorm2d) for layer in m.modules())
+        assert count_bn(folded) < count_bn(model) or count_bn(model) == 0
+        x = torch.randn(1, 3, *sizes_for(name)[0])
+        with torch.no_grad():
+            expected, got = model(x), folded(x)
+        assert torch.allclose(expected, got, rtol=1e-3, atol=1e-4 * expected.abs().max().item() + 1e-5)
 
     def test_tiny_input_is_refused_clearly(self, name):
         model = build_model(name).eval()

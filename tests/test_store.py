@@ -11,7 +11,7 @@ from PIL import Image
 
 from segdemo.data import SegmentationDataset
 from segdemo.labels import CAMVID11, LabelSet
-from segdemo.store import StoreError, Workspace, is_heldout_hash, make_sample_id
+from segdemo.store import StoreError, Workspace, heldout_target, make_sample_id
 
 from tests.drawing import CAR, ROAD, draw_scene
 
@@ -53,11 +53,15 @@ def test_split_is_fixed_deterministic_and_never_moves(tmp_path):
     assert {m.id: m.split for m in (save(other, seed) for seed in range(12))} == splits
 
 
-def test_at_least_one_heldout_once_there_are_three(tmp_path):
+def test_heldout_share_starts_at_one_in_three_then_one_in_five():
+    assert [heldout_target(n) for n in (1, 2, 3, 5, 6, 9, 10, 12, 15, 20, 25, 50)] == [0, 0, 1, 1, 2, 3, 3, 4, 4, 4, 5, 10]
+
+
+def test_every_third_sample_is_held_out_until_there_are_four(tmp_path):
     workspace = Workspace(tmp_path)
-    seeds = [s for s in range(100) if not is_heldout_hash(make_sample_id(f"street_{s}.jpg", draw_scene(s)[0]))][:3]
-    metas = [save(workspace, seed) for seed in seeds]
-    assert [m.split for m in metas] == ["train", "train", "heldout"]
+    metas = [save(workspace, seed) for seed in range(15)]
+    assert [i for i, m in enumerate(metas) if m.split == "heldout"] == [2, 5, 8, 11]
+    assert sum(m.split == "heldout" for m in metas) == heldout_target(15)
 
 
 def test_resave_keeps_id_split_and_creation_time(tmp_path):

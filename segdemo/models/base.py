@@ -51,6 +51,14 @@ class SegmentationModel(nn.Module):
             logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
         return logits
 
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """Parameters of a pretrained (ImageNet) encoder, trained at a lower LR; none by default."""
+        return []
+
+    def load_imagenet(self) -> dict:
+        """Initialise the encoder from ImageNet weights; returns their provenance for the recipe."""
+        raise ValueError(f"{type(self).__name__} has no ImageNet-pretrained encoder")
+
     def classifier(self) -> nn.Module:
         """The layer(s) that map features to class scores; replaced when the label set changes.
 
@@ -69,4 +77,27 @@ def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3) -> n
         nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
         nn.BatchNorm2d(out_channels),
         nn.ReLU(inplace=True),
+    )
+
+
+class PretrainedEncoderMixin:
+    """For models whose ``self.encoder`` is the EfficientNet-Lite0 trunk (``models/efficientnet.py``)."""
+
+    encoder: nn.Module
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        return list(self.encoder.parameters())
+
+    def load_imagenet(self) -> dict:
+        from segdemo.models.efficientnet import load_imagenet_encoder
+
+        return load_imagenet_encoder(self.encoder)
+
+
+def separable_conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+    """3x3 depthwise conv → BN → ReLU → 1x1 conv → BN → ReLU: a light 3x3 conv for decoders on a mobile encoder."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, in_channels, 3, padding=1, groups=in_channels, bias=False),
+        nn.BatchNorm2d(in_channels), nn.ReLU(inplace=True),
+        nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
     )

@@ -9,7 +9,8 @@ from torch import nn
 from torchvision.models import vgg16
 from torchvision.models._utils import IntermediateLayerGetter
 
-from segdemo.models.base import SegmentationModel
+from segdemo.models.base import PretrainedEncoderMixin, SegmentationModel
+from segdemo.models.efficientnet import EfficientNetLite0Encoder
 from segdemo.models.registry import register_model
 from segdemo.models.resnet import residual_stage, stem
 
@@ -81,12 +82,25 @@ class FCN8s(SegmentationModel):
         features = self.backbone(x)
         return self.head(features["s8"], features["s16"], self.neck(features["s32"]))
 
-    def classifier(self) -> nn.Module:
-        return self.head
-
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         self.head = FCN8sHead(self.channels, num_classes)
+
+
+class LiteFCN8s(PretrainedEncoderMixin, SegmentationModel):
+    """FCN-8s on the EfficientNet-Lite0 trunk: class scores read from its stride-8 (40 ch), stride-16 (112 ch)
+    and stride-32 features (the 1280-channel head conv, the trunk's last layer before ImageNet's classifier)."""
+
+    def __init__(self, *, num_classes: int, in_channels: int, input_scale: float) -> None:
+        super().__init__(num_classes=num_classes, in_channels=in_channels, stride=32, input_scale=input_scale)
+        self.encoder = EfficientNetLite0Encoder(in_channels=in_channels, with_head=True)
+        self.channels = self.encoder.channels[2:]
+        self.head = FCN8sHead(self.channels, num_classes)
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(*self.encoder(x)[2:])
+
+    reset_classifier = FCN8s.reset_classifier
 
 
 @register_model(family="fcn", config="paper")
@@ -112,3 +126,9 @@ def fcn8s_compact(*, num_classes: int = 11, in_channels: int = 3, input_scale: f
     return FCN8s(trunk=trunk, return_layers={"layer2": "s8", "layer3": "s16", "layer4": "s32"},
                  channels=widths[1:], neck=None, num_classes=num_classes, in_channels=in_channels,
                  input_scale=input_scale)
+
+
+@register_model(family="fcn", config="pretrained")
+def fcn8s_lite0(*, num_classes: int = 11, in_channels: int = 3, input_scale: float = 1.0) -> LiteFCN8s:
+    """FCN-8s on an EfficientNet-Lite0 trunk (ImageNet-initialised for training)."""
+    return LiteFCN8s(num_classes=num_classes, in_channels=in_channels, input_scale=input_scale)

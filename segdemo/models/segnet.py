@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segdemo.models.base import SegmentationModel
+from segdemo.models.base import PretrainedEncoderMixin, SegmentationModel, separable_conv_bn_relu
+from segdemo.models.efficientnet import EfficientNetLite0Encoder
 from segdemo.models.registry import register_model
 from segdemo.models.resnet import residual_stage, stem
 
@@ -108,6 +109,30 @@ class ResidualSegNet(SegmentationModel):
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
 
+class LiteSegNet(PretrainedEncoderMixin, SegmentationModel):
+    """SegNet on EfficientNet-Lite0: each of the trunk's four stride-2 blocks after the stem runs at stride 1
+    and is followed by a 2x2 max-pool that keeps its indices; the decoder mirrors them, each stage a separable
+    3x3 conv to the width of the pooled map below and max-unpooling with its indices. No encoder features are
+    copied and no upsampling is learned. Logits come out at stride 2 (the stem's) and are upsampled bilinearly."""
+
+    def __init__(self, *, num_classes: int, in_channels: int, input_scale: float, width: int) -> None:
+        super().__init__(num_classes=num_classes, in_channels=in_channels, stride=32, input_scale=input_scale)
+        self.encoder = EfficientNetLite0Encoder(in_channels=in_channels, with_head=False, pool_indices=True)
+        pooled = [self.encoder._blocks[t + 1]._bn2.num_features for t in self.encoder.taps[:-1]]
+        inputs = [self.encoder.channels[-1]] + pooled[:0:-1]
+        self.decoders = nn.ModuleList(separable_conv_bn_relu(i, o) for i, o in zip(inputs, reversed(pooled)))
+        self.unpool = nn.MaxUnpool2d(2, stride=2)
+        self.refine = separable_conv_bn_relu(pooled[0], width)
+        self.head = nn.Conv2d(width, num_classes, 1)
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        features, indices = self.encoder.forward_with_indices(x)
+        y = features[-1]
+        for decoder in self.decoders:
+            y = self.unpool(decoder(y), indices.pop())
+        return F.interpolate(self.head(self.refine(y)), size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
 @register_model(family="segnet", config="paper")
 def segnet_vgg16(*, num_classes: int = 11, in_channels: int = 3, input_scale: float = 1.0) -> SegNet:
     """SegNet with the 13-layer VGG16 encoder and its mirrored decoder (the paper's main network)."""
@@ -129,3 +154,10 @@ def segnet_compact(*, num_classes: int = 11, in_channels: int = 3, input_scale: 
     """Residual SegNet with 4 pooled stages of 32 to 256 channels at full resolution: sized for a laptop CPU."""
     return ResidualSegNet(widths=widths, blocks=blocks, decoder_blocks=decoder_blocks, num_classes=num_classes,
                           in_channels=in_channels, input_scale=input_scale)
+
+
+@register_model(family="segnet", config="pretrained")
+def segnet_lite0(*, num_classes: int = 11, in_channels: int = 3, input_scale: float = 1.0,
+                 width: int = 32) -> LiteSegNet:
+    """SegNet on an EfficientNet-Lite0 encoder that max-pools with indices (ImageNet-initialised for training)."""
+    return LiteSegNet(num_classes=num_classes, in_channels=in_channels, input_scale=input_scale, width=width)

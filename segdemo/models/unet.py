@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segdemo.models.base import SegmentationModel, conv_bn_relu
+from segdemo.models.base import PretrainedEncoderMixin, SegmentationModel, conv_bn_relu, separable_conv_bn_relu
+from segdemo.models.efficientnet import EfficientNetLite0Encoder
 from segdemo.models.registry import register_model
 from segdemo.models.resnet import residual_stage, stem
 
@@ -90,6 +91,42 @@ class ResidualUNet(SegmentationModel):
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
+class LiteUp(nn.Module):
+    """2x2 up-convolution, concatenation with the same-level encoder features, then two separable 3x3 convs."""
+
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_channels, in_channels // 2, 2, stride=2)
+        self.conv = nn.Sequential(separable_conv_bn_relu(in_channels // 2 + skip_channels, out_channels),
+                                  separable_conv_bn_relu(out_channels, out_channels))
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.cat([skip, self.up(x)], dim=1))
+
+
+class LiteUNet(PretrainedEncoderMixin, SegmentationModel):
+    """U-Net whose contracting path is EfficientNet-Lite0 (features at strides 2–32); the expanding path
+    up-convolves and concatenates the same-level encoder features at every level down to stride 2, where
+    ``decoder_widths[0]`` channels give the logits (upsampled bilinearly)."""
+
+    def __init__(self, *, decoder_widths: tuple[int, int, int, int], num_classes: int, in_channels: int,
+                 input_scale: float) -> None:
+        super().__init__(num_classes=num_classes, in_channels=in_channels, stride=32, input_scale=input_scale)
+        self.encoder = EfficientNetLite0Encoder(in_channels=in_channels, with_head=False)
+        skips = self.encoder.channels[:-1]
+        deeper = (self.encoder.channels[-1],) + tuple(decoder_widths[:0:-1])
+        self.ups = nn.ModuleList(LiteUp(d, skip, out) for d, skip, out in
+                                 zip(deeper, reversed(skips), reversed(decoder_widths)))
+        self.head = nn.Conv2d(decoder_widths[0], num_classes, 1)
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.encoder(x)
+        y = features.pop()
+        for up in self.ups:
+            y = up(y, features.pop())
+        return F.interpolate(self.head(y), size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
 @register_model(family="unet", config="paper")
 def unet(*, num_classes: int = 11, in_channels: int = 3, input_scale: float = 1.0) -> UNet:
     """U-Net as in the paper: 5 levels, 64 to 1024 channels (with padding and BatchNorm)."""
@@ -104,3 +141,11 @@ def unet_compact(*, num_classes: int = 11, in_channels: int = 3, input_scale: fl
     """Residual U-Net with 5 levels of 32 to 256 channels at full resolution: sized for a laptop CPU."""
     return ResidualUNet(widths=widths, blocks=blocks, decoder_widths=decoder_widths, num_classes=num_classes,
                         in_channels=in_channels, input_scale=input_scale)
+
+
+@register_model(family="unet", config="pretrained")
+def unet_lite0(*, num_classes: int = 11, in_channels: int = 3, input_scale: float = 1.0,
+               decoder_widths: tuple[int, int, int, int] = (24, 32, 48, 96)) -> LiteUNet:
+    """U-Net on an EfficientNet-Lite0 contracting path (ImageNet-initialised for training)."""
+    return LiteUNet(decoder_widths=decoder_widths, num_classes=num_classes, in_channels=in_channels,
+                    input_scale=input_scale)
