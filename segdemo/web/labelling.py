@@ -1,8 +1,9 @@
 """Handlers for labelling a folder: import, the queue (Next image, strategies, background scoring), the smart
 tools' server side (superpixels and doubtful pixels in the editor payload, GrabCut on request) and exports.
 
-A mixin of the app's handler class: it uses ``self.workspace(session)``, ``self.predictors``, ``self._view`` and
-``self._legend`` from there. Each handler takes plain values and a Session and returns what the UI shows.
+A mixin of the app's handler class: it uses ``self.workspace(session)``, ``self.predictors``, ``self._view``,
+``self._legend`` and ``self._view_dir`` from :class:`segdemo.web.state.AppState` and ``self.editor_payload`` from
+the segment handlers. Each handler takes plain values and a Session and returns what the UI shows.
 """
 
 from __future__ import annotations

@@ -1,0 +1,92 @@
+"""Handlers of the Label set tab: the workspace's classes, switching this browser tab to another workspace, and
+creating a new workspace with typed classes beside the start-up one (``<workspace>-<name>``).
+
+A mixin of the app's handler class: it uses ``self.workspace(session)``, ``self.add_workspace`` and
+``self.workspace_dir`` from :class:`segdemo.web.state.AppState`. Each handler takes plain values and a Session and
+returns what the UI shows.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from segdemo import ui
+from segdemo.store import StoreError
+from segdemo.web.state import Session
+
+
+class WorkspaceHandlers:
+    """Label sets and workspaces (mixed into the app's handler class)."""
+
+    def labels_view(self, session: Session) -> list[list[str]]:
+        """One row per class (index, editor key, name, colour), then void."""
+        labels = self.workspace(session).labels
+        rows = [[str(i), (str(i + 1) if i < 9 else ("0" if i == 9 else "")), name, color]
+                for i, (name, color) in enumerate(zip(labels.names, labels.hex_colors()))]
+        rows.append([str(labels.ignore_index), "", "void (ignored)", "#000000"])
+        return rows
+
+    def workspace_choices(self) -> list[tuple[str, str]]:
+        """The start-up workspace and the ones created beside it from the app (``<workspace>-<name>``)."""
+        base = self.workspace_dir.resolve()
+        paths = [base] + sorted(p for p in base.parent.glob(f"{base.name}-*") if (p / "labels.json").is_file())
+        choices = []
+        for path in paths:
+            try:
+                labels = self.workspace(Session(workspace=str(path))).labels
+            except (StoreError, ValueError):
+                continue
+            choices.append((f"{path.name} · {labels.name} ({labels.num_classes} classes)", str(path)))
+        return choices
+
+    def workspace_view(self, session: Session) -> tuple:
+        """(info markdown, label table, workspace dropdown) for the Label set tab."""
+        workspace = self.workspace(session)
+        labels = workspace.labels
+        info = (f"Working in `{workspace.root}` · label set **{labels.name}**: {labels.num_classes} classes. "
+                "Masks store "
+                "the class index; **255 = void** (ignored in training and metrics). Keys 1–9 and 0 pick the first "
+                "ten classes in the editor.")
+        return (info, ui.labels_table_html(labels),
+                gr.Dropdown(choices=self.workspace_choices(), value=str(workspace.root)))
+
+    def _switched(self, session: Session, message: str) -> tuple:
+        """Outputs after a workspace change: the session forgets its image; legend and editor follow the labels."""
+        session.image = session.prediction = session.corrected = session.confidence = None
+        session.sample_id, session.token, session.selected, session.gallery_ids = None, "", None, []
+        labels = self.workspace(session).labels
+        info, table, dropdown = self.workspace_view(session)
+        return (message, info, table, dropdown, ui.legend_html(labels), "", None,
+                "Workspace switched: upload an image and press **Segment**.", session)
+
+    def switch_workspace(self, path: str | None, session: Session) -> tuple:
+        """Point this browser session at another workspace listed by :meth:`workspace_choices`."""
+        allowed = {value for _, value in self.workspace_choices()}
+        if not path or path not in allowed:
+            gr.Warning("Choose one of the listed workspaces.")
+            return (gr.skip(),) * 8 + (session,)
+        session.workspace = path
+        return self._switched(session, f"Switched to `{path}`.")
+
+    def create_workspace(self, name: str, classes: str, session: Session) -> tuple:
+        """Create ``<workspace>-<name>`` with the typed classes and switch this session to it."""
+        slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in (name or "").strip().lower()).strip("-_")[:40]
+        if not slug:
+            gr.Warning("Give the new workspace a name (letters, digits, '-' or '_').")
+            return (gr.skip(),) * 8 + (session,)
+        try:
+            labels = ui.parse_classes(classes, name=slug)
+        except ValueError as err:
+            gr.Warning(f"Classes not understood: {err}")
+            return (f"⚠ Classes not understood: {err}",) + (gr.skip(),) * 7 + (session,)
+        base = self.workspace_dir.resolve()
+        path = base.parent / f"{base.name}-{slug}"
+        try:
+            self.add_workspace(path, labels)
+        except StoreError as err:
+            gr.Warning(str(err))
+            return (f"⚠ {err}",) + (gr.skip(),) * 7 + (session,)
+        session.workspace = str(path)
+        return self._switched(session, f"Created `{path}` with {labels.num_classes} classes and switched to it. "
+                                       "The models' classifiers start untrained for these classes: correct a few "
+                                       "masks, then fine-tune.")
