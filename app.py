@@ -138,7 +138,9 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
                     with gr.Column(scale=2):
                         import_status = gr.Markdown("", elem_id="import-status")
                         dataset_queue = gr.Markdown("", elem_id="dataset-queue")
-                        cancel_score_btn = gr.Button("Stop scoring", size="sm", elem_id="score-cancel-btn")
+                        with gr.Row():
+                            cancel_import_btn = gr.Button("Cancel import", size="sm", elem_id="import-cancel-btn")
+                            cancel_score_btn = gr.Button("Stop scoring", size="sm", elem_id="score-cancel-btn")
                 samples = gr.Dataframe(headers=["sample", "state", "queue #", "uncertainty"], interactive=False,
                                        max_height=260, elem_id="samples-table")
                 dataset_summary = gr.Markdown(elem_id="dataset-summary")
@@ -239,6 +241,7 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
         imported.then(app.samples_table, [model, strategy, session], samples, **private)
         imported.then(app.queue_status, [model, strategy, session], dataset_queue, **private)
         imported.then(app.queue_status, [model, strategy, session], queue_info, **private)
+        cancel_import_btn.click(app.cancel_import, session, None, **private)
         cancel_score_btn.click(app.cancel_scoring, session, dataset_queue, **private)
 
         def on_gallery_select(evt: gr.SelectData, state: Session):

@@ -73,7 +73,8 @@ def test_build_demo_registers_only_predict_and_save_as_api(app_module, tmp_path)
     assert demo.segdemo_app.finetune_seconds == 3
     ids = {block.elem_id for block in demo.blocks.values() if getattr(block, "elem_id", None)}
     assert {"model-select", "segment-btn", "editor", "save-btn", "finetune-btn", "cancel-btn",
-            "finetune-result"} <= ids
+            "finetune-result", "import-cancel-btn"} <= ids
+    assert "cancel_import" in {fn.name for fn in demo.fns.values()}
 
 
 def test_model_catalogue_offers_something(app_module):

@@ -79,3 +79,28 @@ def test_import_with_nothing_chosen_and_an_empty_queue(tmp_path):
     assert "Choose or drop" in handlers.import_files([], MODEL, session, progress=lambda *a, **k: None)[0]
     outputs = handlers.next_image(MODEL, "uncertainty", session)
     assert "empty" in outputs[4] and outputs[5].image is None
+
+
+def test_import_can_be_cancelled_and_keeps_what_was_imported(tmp_path, capsys):
+    import app
+
+    handlers = app.SegdemoApp(tmp_path / "ws", finetune_seconds=2)
+    paths = []
+    for seed in range(4):
+        paths.append(str(tmp_path / f"scene-{seed}.png"))
+        Image.fromarray(draw_scene(seed, 48, 64)[0]).save(paths[-1])
+    session = handlers.new_session()
+
+    def press_cancel_after_the_first_image(value, desc=""):
+        if value > 0:
+            handlers.cancel_import(session)
+
+    status, session = handlers.import_files(paths, "", session, progress=press_cancel_after_the_first_image)
+    assert "Imported 1 image; cancelled" in status
+    assert len(handlers.workspace(session).list_unlabelled()) == 1
+    assert "Cancelling the import" in capsys.readouterr().out
+    handlers.cancel_import(session)  # nothing running: only a notice, and the next import is not cancelled
+    assert "No import is running" in capsys.readouterr().out
+    status, session = handlers.import_files(paths, "", session, progress=lambda *a, **k: None)
+    assert "Imported 3 images; skipped 1" in status and "cancelled" not in status
+    assert len(handlers.workspace(session).list_unlabelled()) == 4

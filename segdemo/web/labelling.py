@@ -1,5 +1,5 @@
-"""Handlers for labelling a folder: import, the queue (Next image, strategies, background scoring), the smart
-tools' server side (superpixels and doubtful pixels in the editor payload, GrabCut on request) and exports.
+"""Handlers for labelling a folder: import (cancellable), the queue (Next image, strategies, background scoring), the
+smart tools' server side (superpixels and doubtful pixels in the editor payload, GrabCut on request) and exports.
 
 A mixin of the app's handler class: it uses ``self.workspace(session)``, ``self.predictors``, ``self._view``,
 ``self._legend`` and ``self._view_dir`` from :class:`segdemo.web.state.AppState` and ``self.editor_payload`` from
@@ -39,6 +39,7 @@ class LabellingHandlers:
 
     def _init_labelling(self) -> None:
         self._scorers: dict[str, Scorer] = {}
+        self._imports: dict[str, threading.Event] = {}
         self._opened: OrderedDict[str, np.ndarray] = OrderedDict()
         self._labelling_lock = threading.Lock()
 
@@ -78,15 +79,27 @@ class LabellingHandlers:
     # -- import ----------------------------------------------------------------------------------------------
 
     def import_files(self, files: list | None, model: str, session, progress=gr.Progress()) -> tuple[str, Any]:
-        """Import uploaded files / zips → (status markdown, session); then scores the queue in the background."""
+        """Import uploaded files / zips → (status markdown, session); then scores the queue in the background.
+
+        :meth:`cancel_import` stops it after the current image; what was imported stays and the status says so.
+        """
         paths = [f if isinstance(f, str) else getattr(f, "name", None) or f.get("path") for f in (files or [])]
         if not paths:
             gr.Warning("Choose or drop image files or a zip first.")
             return "Choose or drop image files or a zip first.", session
         workspace = self.workspace(session)
-        progress(0, desc="importing")
-        report = import_paths(workspace, paths,
-                              progress=lambda done, total, name: progress(done / max(1, total), desc=f"importing {name}"))
+        root, cancel = str(workspace.root), threading.Event()
+        with self._labelling_lock:
+            self._imports[root] = cancel
+        try:
+            progress(0, desc="importing")
+            report = import_paths(workspace, paths, cancel=cancel,
+                                  progress=lambda done, total, name: progress(done / max(1, total),
+                                                                              desc=f"importing {name}"))
+        finally:
+            with self._labelling_lock:
+                if self._imports.get(root) is cancel:
+                    del self._imports[root]
         summary = describe(report)
         lines = [f"**{summary[:1].upper()}{summary[1:]}** · {datetime.now():%H:%M:%S}"]
         lines += [f"- skipped `{s.name}`: {s.reason}" for s in report.skipped[:20]]
@@ -95,6 +108,18 @@ class LabellingHandlers:
         if report.imported and model:
             self.ensure_scoring(workspace, model)
         return "\n".join(lines), session
+
+    def cancel_import(self, session) -> None:
+        """Stop the import running in the session's workspace after its current image (shown as a notice; the
+        import's own status line then reports what was imported and that it was cancelled)."""
+        root = str(self.workspace(session).root)
+        with self._labelling_lock:
+            cancel = self._imports.get(root)
+        if cancel is None:
+            gr.Info("No import is running.")
+            return
+        cancel.set()
+        gr.Info("Cancelling the import after the current image; what was imported stays.")
 
     # -- the queue -------------------------------------------------------------------------------------------
 
