@@ -400,7 +400,8 @@ def test_import_next_superpixels_grabcut_save_and_move_on(serve, page, tmp_path)
     following = max((i for i in ids if i != most_uncertain), key=lambda i: scores[i])
     assert following in page.inner_text("#segment-status")
 
-    open_tab(page, "Dataset")
-    page.wait_for_function("document.querySelector('#samples-table').innerText.includes('unlabelled')")
+    open_tab(page, "Dataset")  # the table shown before the save is replaced once the tab's refresh lands
+    page.wait_for_function("(t => t.includes('corrected') || t.includes('held out'))"
+                           "(document.querySelector('#samples-table').innerText)", timeout=20_000)
     table = page.inner_text("#samples-table")
     assert table.count("unlabelled") == 2 and ("corrected" in table or "held out" in table)
