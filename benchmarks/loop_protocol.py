@@ -29,11 +29,11 @@ from segdemo.inference import configure_threads
 
 VARIANTS = {
     "default": {},
-    "old": {"encoder_lr_mult": 1.0, "distill": 0.0, "average": 0.0, "select_on_heldout": True},
-    "select on held-out": {"select_on_heldout": True},
-    "no distillation": {"distill": 0.0},
-    "no averaging": {"average": 0.0},
-    "encoder LR x1": {"encoder_lr_mult": 1.0},
+    "old (select on held-out, early stop)": {"select_on_heldout": True},
+    "encoder LR x0.1, distil 0.5, WiSE 0.3": {"encoder_lr_mult": 0.1, "distill": 0.5, "average": 0.3},
+    "distil 0.5, WiSE 0.3": {"distill": 0.5, "average": 0.3},
+    "distil 0.5, WiSE 0.3, lr 1e-3": {"distill": 0.5, "average": 0.3, "lr": 1e-3},
+    "lr 1e-3, encoder x0.3, distil 0.5, WiSE 0.3": {"lr": 1e-3, "encoder_lr_mult": 0.3, "distill": 0.5, "average": 0.3},
     "frozen BN": {"freeze_bn": True},
 }
 

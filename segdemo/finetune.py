@@ -48,10 +48,11 @@ class FinetuneSettings:
     ``seconds`` None budgets ``seconds_per_sample`` per training sample, within ``min_seconds``..``max_seconds``
     (40 s up to 8 samples, 80 s for 16): more corrections get more steps.
 
-    ``new_head_lr`` replaces ``lr`` when the classifier is new (another label set).
+    ``new_head_lr`` and ``new_head_encoder_lr_mult`` replace ``lr`` and ``encoder_lr_mult`` when the classifier
+    is new (another label set).
     ``encoder_lr_mult`` scales the LR of a pretrained encoder; ``distill`` weights a KL term to the live
     model's predictions on the training crops (kept classes the corrections do not show); ``average`` in
-    [0, 1) blends the result back toward the starting weights (WiSE-FT: ``average`` x start + (1 − average) x
+    [0, 1] blends the result back toward the starting weights (WiSE-FT: ``average`` x start + (1 − average) x
     fine-tuned). ``select_on_heldout`` keeps the best held-out state and stops early; off, the job trains for
     the whole budget and keeps its final weights, so the held-out images judge the result without having
     chosen it.
@@ -63,10 +64,11 @@ class FinetuneSettings:
     max_seconds: float = 120.0
     lr: float = 5e-4
     new_head_lr: float = 3e-3
+    new_head_encoder_lr_mult: float = 0.1
     backbone_lr_mult: float = 1.0
-    encoder_lr_mult: float = 0.1
-    distill: float = 0.5
-    average: float = 0.3
+    encoder_lr_mult: float = 1.0
+    distill: float = 0.0
+    average: float = 0.0
     select_on_heldout: bool = False
     batch_size: int = 4
     freeze_bn: bool = False
@@ -289,7 +291,8 @@ class FinetuneJob:
                              freeze_bn=settings.freeze_bn and not new_head,
                              backbone_lr_mult=1.0 if new_head else settings.backbone_lr_mult,
                              l2sp=0.0 if new_head else settings.l2sp, seed=settings.seed,
-                             encoder_lr_mult=settings.encoder_lr_mult, distill=settings.distill,
+                             encoder_lr_mult=settings.new_head_encoder_lr_mult if new_head else settings.encoder_lr_mult,
+                             distill=settings.distill,
                              bf16=cpu_has_native_bf16() if settings.bf16 is None else settings.bf16,
                              mean=live.mean, std=live.std)
         model = live.model
@@ -320,7 +323,8 @@ class FinetuneJob:
             after = evaluate(Predictor(model, labels=labels, mean=live.mean, std=live.std,
                                        base_size=augment.base_size), heldout_set)
         version = workspace.next_version(self.model)
-        decision = decide(before["image_errors"], after["image_errors"], untrained_head=live.new_head)
+        decision = decide(before["image_miou"], after["image_miou"], before["image_errors"], after["image_errors"],
+                          untrained_head=live.new_head)
         promoted = decision.promote
         save_weights(model, workspace.checkpoint_dir(self.model) / f"{version}.safetensors", model_name=self.model,
                      labels=labels, input_scale=model.input_scale, base_size=augment.base_size,

@@ -19,6 +19,22 @@ def pixel_error(prediction: np.ndarray, target: np.ndarray, ignore_index: int = 
     return float((prediction[valid] != target[valid]).sum() / total) if total else 0.0
 
 
+def image_miou(prediction: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int = 255) -> float:
+    """mIoU of one image in [0, 1]: IoU averaged over the classes in its non-void ground truth or prediction
+    (1.0 when every pixel is void). Integer arrays of equal shape, values in 0..num_classes-1 or void."""
+    prediction, target = np.asarray(prediction).ravel(), np.asarray(target).ravel()
+    if prediction.shape != target.shape:
+        raise ValueError(f"prediction and target sizes differ: {prediction.shape} vs {target.shape}")
+    keep = target != ignore_index
+    if not keep.any():
+        return 1.0
+    matrix = np.bincount(target[keep].astype(np.int64) * num_classes + prediction[keep].astype(np.int64),
+                         minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    union = matrix.sum(0) + matrix.sum(1) - np.diag(matrix)
+    present = union > 0
+    return float((np.diag(matrix)[present] / union[present]).mean())
+
+
 @dataclass
 class ConfusionMatrix:
     """Accumulates a (K, K) matrix: rows = ground truth, columns = prediction; ``ignore_index`` pixels skipped."""

@@ -31,7 +31,7 @@ from segdemo.data import Augment, SegmentationDataset, median_frequency_weights,
 from segdemo.fileio import atomic_write_bytes, atomic_write_text
 from segdemo.inference import Predictor
 from segdemo.labels import LabelSet
-from segdemo.metrics import ConfusionMatrix, pixel_error
+from segdemo.metrics import ConfusionMatrix, image_miou, pixel_error
 from segdemo.models import SegmentationModel
 from segdemo.weights import IMAGENET_MEAN, IMAGENET_STD
 
@@ -105,16 +105,20 @@ def weighted_cross_entropy(logits: torch.Tensor, target: torch.Tensor, class_wei
 @torch.inference_mode()
 def evaluate(predictor: Predictor, dataset: SegmentationDataset) -> dict:
     """Score ``predictor`` on every sample of ``dataset`` at the masks' native size (void ignored);
-    ``image_errors`` lists each image's :func:`pixel_error`, in the dataset's order."""
+    ``image_errors`` and ``image_miou`` list each image's :func:`pixel_error` and :func:`image_miou`, in the
+    dataset's order."""
     matrix = ConfusionMatrix(predictor.labels.num_classes, predictor.labels.ignore_index)
-    errors = []
+    errors, ious = [], []
+    labels = predictor.labels
     for image, mask in zip(dataset.images, dataset.masks):
         prediction = predictor.predict_arrays([image.permute(1, 2, 0).numpy()])[0]
         matrix.update(prediction.mask, mask.numpy())
-        errors.append(round(pixel_error(prediction.mask, mask.numpy(), predictor.labels.ignore_index), 6))
+        errors.append(round(pixel_error(prediction.mask, mask.numpy(), labels.ignore_index), 6))
+        ious.append(round(image_miou(prediction.mask, mask.numpy(), labels.num_classes, labels.ignore_index), 6))
     metrics = matrix.compute(predictor.labels.names)
     metrics["images"] = len(dataset)
     metrics["image_errors"] = errors
+    metrics["image_miou"] = ious
     return metrics
 
 

@@ -2,6 +2,8 @@
 
 import time
 
+import torch
+
 import pytest
 
 from tests.drawing import draw_scene, shared_dataset
@@ -81,6 +83,19 @@ def test_tiny_end_to_end_fine_tune_writes_a_version_and_promotes(workspace):
     if result.promoted:
         assert workspace.live_version(MODEL) == "v1"
         assert load_live(workspace, MODEL).version.startswith("workspace v1")
+
+
+def test_distillation_and_weight_averaging_run_through_the_job(workspace):
+    from dataclasses import replace
+
+    start = {k: v.clone() for k, v in load_live(workspace, MODEL).model.state_dict().items()}
+    result = FinetuneJob(workspace, MODEL, replace(FAST, distill=0.5, average=1.0)).run()
+    assert result.version == "v1"
+    entry = workspace.versions(MODEL)[0]
+    assert entry.meta["recipe"]["settings"]["distill"] == 0.5
+    kept = entry.load_state_dict()
+    assert all(torch.allclose(kept[k], v) for k, v in start.items() if v.is_floating_point()), \
+        "average=1.0 blends all the way back to the starting weights"
 
 
 def test_rollback_and_promote_any_version(workspace):
