@@ -24,7 +24,7 @@ from tests.drawing import draw_scene
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # app.py lives at the repository root
     sys.path.insert(0, str(ROOT))
-MODEL = "fcn8s_compact"  # the fastest model
+MODEL = "fcn8s_lite0"  # the default, offered model
 pytestmark = pytest.mark.filterwarnings("ignore:.*:UserWarning")  # gr.Warning outside a request warns
 
 

@@ -19,7 +19,7 @@ from segdemo.store import Workspace
 
 pytestmark = pytest.mark.browser
 SHOTS = Path("/tmp/shots")
-MODEL = "fcn8s_compact"
+MODEL = "fcn8s_lite0"  # the default, offered model
 
 
 def write_image(directory: Path, seed: int) -> Path:
