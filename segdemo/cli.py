@@ -423,8 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
     session.add_argument("--split", required=True)
     session.add_argument("--images", type=int, default=40, help="images the simulated person works through")
     session.add_argument("--every", type=int, default=5, help="press Fine-tune after every K saves")
-    session.add_argument("--order", choices=("sequential", "spread", "uncertainty"), default="sequential")
-    session.add_argument("--start", type=int, default=0, help="with --order sequential: position of the first id")
+    session.add_argument("--order", choices=("sequential", "spread", "shuffled", "uncertainty"), default="sequential")
+    session.add_argument("--start", type=int, default=0,
+                         help="--order sequential: position of the first id; shuffled: the shuffle's seed")
     session.add_argument("--seconds", type=float, default=None, help="fixed fine-tune budget (default: automatic)")
     session.add_argument("--seed", type=int, default=0, help="the fine-tunes' random seed")
     session.add_argument("--weights", default=None, help="start from this .safetensors instead of the shipped weights")

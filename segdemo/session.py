@@ -7,6 +7,7 @@ Save does, and every ``every`` saves presses Fine-tune (the button's defaults an
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 
@@ -17,13 +18,14 @@ from segdemo.labels import dataset_labels
 from segdemo.metrics import pixel_error
 from segdemo.store import StoreError, Workspace
 
-ORDERS = ("sequential", "spread", "uncertainty")
+ORDERS = ("sequential", "spread", "shuffled", "uncertainty")
 
 
 def session_images(ids: list[str], images: int, order: str, start: int = 0) -> list[str]:
     """The ids a session works through. "sequential": ``images`` consecutive ids of the sorted split from
-    ``start`` (a video, frame after frame); "spread" and "uncertainty": ``images`` ids evenly spaced over the
-    split (uncertainty reorders them as the session goes)."""
+    ``start`` (a video, frame after frame); "spread", "shuffled" and "uncertainty": ``images`` ids evenly spaced
+    over the split, in sorted order, in a random order seeded by ``start`` (a folder whose names say nothing of
+    their content), or reordered by the queue as the session goes."""
     if order not in ORDERS:
         raise ValueError(f"order must be one of {', '.join(ORDERS)}, not {order!r}")
     if images < 1 or images > len(ids):
@@ -33,7 +35,10 @@ def session_images(ids: list[str], images: int, order: str, start: int = 0) -> l
         if not 0 <= start <= len(ordered) - images:
             raise ValueError(f"cannot take {images} images from position {start} of {len(ordered)}")
         return ordered[start:start + images]
-    return evenly_spaced(ids, images)
+    chosen = evenly_spaced(ids, images)
+    if order == "shuffled":
+        random.Random(start).shuffle(chosen)
+    return chosen
 
 
 def bench_session(model: str, data: str | Path, split: str, *, images: int = 40, every: int = 5,

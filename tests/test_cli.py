@@ -108,10 +108,13 @@ def test_predict_reports_bad_files_and_fails(trained, tmp_path):
 
 def test_bench_all_reports_latency_and_efficiency():
     rows = last_json(segdemo("bench", "--all", "--runs", "2", "--json"))
-    assert {r["model"] for r in rows} == {"fcn8s_compact", "unet_compact", "segnet_compact"}
+    assert [r["model"] for r in rows] == ["fcn8s_compact", "segnet_compact", "unet_compact", "fcn8s_lite0",
+                                          "segnet_lite0", "unet_lite0", "lraspp_mobilenet_v3_large"]
+    assert [r.get("peer", False) for r in rows] == [False] * 6 + [True] and rows[-1]["peer_ratio"] == 1.0
     for row in rows:
         assert row["ms_p50"] > 0 and row["ms_p90"] >= row["ms_p50"] and row["ceiling_gflops_per_s"] > 0
         assert 0 < row["efficiency"] and 2 <= row["gflops"] <= 20
+        assert row["peer_ratio"] == pytest.approx(row["ms_p50"] / rows[-1]["ms_p50"], abs=1e-3)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,0 +1,31 @@
+"""Which images a simulated labelling session works through, in which order."""
+
+import pytest
+
+from segdemo.finetune import evenly_spaced
+from segdemo.session import session_images
+
+IDS = [f"img{i:03d}" for i in range(50)]
+
+
+def test_sequential_takes_consecutive_ids_from_start():
+    assert session_images(IDS, 3, "sequential", start=10) == ["img010", "img011", "img012"]
+    with pytest.raises(ValueError):
+        session_images(IDS, 3, "sequential", start=48)
+
+
+def test_spread_and_uncertainty_share_the_evenly_spaced_pool():
+    assert session_images(IDS, 5, "spread") == session_images(IDS, 5, "uncertainty") == evenly_spaced(IDS, 5)
+
+
+def test_shuffled_is_a_seeded_permutation_of_the_pool():
+    pool = evenly_spaced(IDS, 10)
+    first, again, other = (session_images(IDS, 10, "shuffled", start=s) for s in (0, 0, 1))
+    assert sorted(first) == pool and first == again and first != pool and other != first
+
+
+def test_bad_requests_are_refused():
+    with pytest.raises(ValueError, match="order"):
+        session_images(IDS, 5, "alphabetical")
+    with pytest.raises(ValueError):
+        session_images(IDS, 51, "spread")
