@@ -118,7 +118,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--finetune-seconds", type=float, default=30, help="0 = no concurrent fine-tune")
-    parser.add_argument("--model", default="fcn8s_compact")
+    parser.add_argument("--model", default="fcn8s_lite0")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
