@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from segdemo.bench import PEER, PeerModel, bench_row, conv_ceiling_gflops
+from segdemo.bench import PEER, bench_row, conv_ceiling_gflops, peer_predictor
 from segdemo.data import image_path, mask_path, read_mask, split_ids
 from segdemo.fileio import read_rgb
 from segdemo.inference import Predictor, configure_threads
@@ -93,7 +93,7 @@ def main() -> None:
     print("| model | version | params | GFLOP | ms p50 | x peer | val mIoU | pixel acc | mean acc | "
           + " | ".join(entries[names[0]].labels.names) + " |")
     print("|---" * (9 + entries[names[0]].labels.num_classes) + "|")
-    peer = bench_row(PEER, Predictor(PeerModel(), name=PEER, version="random"), ceiling, runs=args.runs)
+    peer = bench_row(PEER, peer_predictor(), ceiling, runs=args.runs)
     for name in names:
         entry = entries[name]
         row = bench_row(name, predictors[name], ceiling, runs=args.runs)

@@ -86,6 +86,11 @@ class PeerModel(SegmentationModel):
         return self.net(x)["out"]
 
 
+def peer_predictor() -> Predictor:
+    """The yardstick as a Predictor, resized and normalised like the zoo (11 classes, random weights)."""
+    return Predictor(PeerModel(), name=PEER, version="random")
+
+
 def bench_row(name: str, predictor: Predictor, ceiling: float, *, runs: int = 20) -> dict:
     """One row of ``segdemo bench``: cost, p50/p90 latency, achieved GFLOP/s and efficiency vs the ceiling,
     for a 360x480 image resized as the predictor resizes it."""

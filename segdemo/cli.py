@@ -175,7 +175,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from segdemo.bench import PEER, PeerModel, bench_row, conv_ceiling_gflops
+    from segdemo.bench import PEER, bench_row, conv_ceiling_gflops, peer_predictor
     from segdemo.inference import Predictor, configure_threads
     from segdemo.models import build_model, list_models, shipped_weights
 
@@ -186,7 +186,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         n for n in list_models() if shipped_weights(n)]
     if not names:
         print("no model has shipped weights; `bench --all` measures the compact configurations with random weights")
-    peer = Predictor(PeerModel(), name=PEER, version="random")
+    peer = peer_predictor()
     if args.base_size is not None:
         peer.base_size = args.base_size
     for name in names:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from segdemo.data import image_path, mask_path, read_mask, split_ids
 from segdemo.fileio import read_rgb
-from segdemo.finetune import FinetuneJob, FinetuneSettings, evenly_spaced, load_live, start_from
+from segdemo.finetune import FinetuneJob, FinetuneSettings, evenly_spaced, load_live, pick_ids, start_from
 from segdemo.labels import dataset_labels
 from segdemo.metrics import pixel_error
 from segdemo.store import StoreError, Workspace
@@ -31,10 +31,7 @@ def session_images(ids: list[str], images: int, order: str, start: int = 0) -> l
     if images < 1 or images > len(ids):
         raise ValueError(f"cannot work through {images} of the split's {len(ids)} images")
     if order == "sequential":
-        ordered = sorted(ids)
-        if not 0 <= start <= len(ordered) - images:
-            raise ValueError(f"cannot take {images} images from position {start} of {len(ordered)}")
-        return ordered[start:start + images]
+        return pick_ids(ids, images, "consecutive", start)
     chosen = evenly_spaced(ids, images)
     if order == "shuffled":
         random.Random(start).shuffle(chosen)
