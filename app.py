@@ -30,7 +30,7 @@ from segdemo.queue import STRATEGIES
 from segdemo.store import StoreError
 from segdemo.web.handlers import DEFAULT_WORKSPACE, SegdemoApp
 from segdemo.web.models import default_model, model_catalogue, offered_models
-from segdemo.web.segment import VIEWS, ensure_examples
+from segdemo.web.segment import EXAMPLES_NOTE, VIEWS, ensure_examples
 from segdemo.web.state import Session
 
 __all__ = ["SegdemoApp", "build_demo", "default_model", "ensure_examples", "is_loopback", "main", "model_catalogue",
@@ -86,57 +86,53 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
                         "and fine-tune the model on your corrections, all in this page.")
         with gr.Tabs(selected="segment") as tabs:
             with gr.Tab("Segment & correct", id="segment"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=2, min_width=300):
+                with gr.Row(equal_height=False, elem_id="segment-row"):
+                    with gr.Column(scale=2, min_width=290, elem_id="segment-controls"):
                         image_in = gr.Image(type="filepath", image_mode=None, label="Image",
-                                            sources=["upload", "clipboard"], height=280, elem_id="image-input")
-                        gr.Examples(ensure_examples(), inputs=image_in, label="Examples (synthetic street scenes)")
+                                            sources=["upload", "clipboard"], height=190, elem_id="image-input")
+                        gr.Examples(ensure_examples(), inputs=image_in, label="Examples: drawings, not photos",
+                                    elem_id="examples")
+                        gr.Markdown(EXAMPLES_NOTE, elem_classes="sd-note")
                         model = gr.Dropdown([(c.label, c.name) for c in choices], value=first_model, label="Model",
                                             info="params · CPU latency · mIoU on the CamVid validation split",
                                             elem_id="model-select")
                         segment_btn = gr.Button("Segment", variant="primary", elem_id="segment-btn")
-                        with gr.Row():
-                            next_btn = gr.Button("Next image (N)", elem_id="next-btn", scale=1)
-                            strategy = gr.Radio([(label, key) for key, label in STRATEGIES.items()],
-                                                value="uncertainty", label="Queue order", elem_id="queue-strategy",
-                                                scale=2)
-                        queue_info = gr.Markdown("", elem_id="queue-status")
                         status = gr.Markdown("Upload an image or pick an example, then press **Segment**.",
                                              elem_id="segment-status", elem_classes="sd-status")
-                    with gr.Column(scale=3, min_width=360):
-                        overlay_out = gr.Image(label="Result", type="filepath", format="png", interactive=False,
-                                               height=420, elem_id="overlay", buttons=["download", "fullscreen"])
-                        with gr.Row():
-                            opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Overlay opacity",
-                                                elem_id="opacity")
-                            view = gr.Radio(list(VIEWS), value="Overlay", label="View", elem_id="view-toggle",
-                                            info="Confidence: per-pixel certainty (yellow high, purple low)")
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=4, min_width=480):
-                        gr.Markdown("### Correct the mask\nPick a class (click it in the bar or the legend, or press "
-                                    "1–9 / 0), paint over mistakes, then **Save**. The eraser puts the model's "
-                                    "prediction back; *void* marks pixels to ignore.")
+                        next_btn = gr.Button("Next image (N)", elem_id="next-btn")
+                        strategy = gr.Radio([(label, key) for key, label in STRATEGIES.items()],
+                                            value="uncertainty", label="Queue order", elem_id="queue-strategy")
+                        queue_info = gr.Markdown("", elem_id="queue-status", elem_classes="sd-note")
+                    with gr.Column(scale=6, min_width=560, elem_id="editor-column"):
                         editor = gr.HTML("", html_template=ui.PAINTER_TEMPLATE, js_on_load=ui.PAINTER_JS,
                                          elem_id="editor", label="Editor", min_height=160,
                                          server_functions=[grabcut])
-                        with gr.Row():
-                            save_btn = gr.Button("Save corrected mask", variant="primary", elem_id="save-btn",
-                                                 scale=1)
-                            move_on = gr.Checkbox(True, label="Save moves on to the next image", elem_id="save-next",
-                                                  scale=1)
-                            save_status = gr.Markdown("", elem_id="save-status", elem_classes="sd-status")
-                    with gr.Column(scale=1, min_width=300):
-                        gr.Markdown("### Classes")
-                        legend = gr.HTML(ui.legend_html(labels), js_on_load=ui.LEGEND_JS, elem_id="legend")
+                    with gr.Column(scale=2, min_width=260, elem_id="legend-column"):
+                        legend = gr.HTML(ui.legend_html(labels), js_on_load=ui.LEGEND_JS, elem_id="legend",
+                                         label="Classes")
+                        save_btn = gr.Button("Save corrected mask", variant="primary", elem_id="save-btn")
+                        move_on = gr.Checkbox(True, label="Save moves on to the next queued image",
+                                              elem_id="save-next", visible=False)
+                        save_status = gr.Markdown("", elem_id="save-status", elem_classes="sd-status")
+                        with gr.Accordion("Confidence, mask and download", open=False, elem_id="views"):
+                            overlay_out = gr.Image(label="View", type="filepath", format="png", interactive=False,
+                                                   height=200, elem_id="overlay", buttons=["download", "fullscreen"])
+                            view = gr.Radio(list(VIEWS), value="Overlay", label="Show", elem_id="view-toggle",
+                                            info="Confidence: yellow sure, purple unsure · Mask: the exported "
+                                                 "palette colours")
+                            opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Overlay opacity",
+                                                elem_id="opacity")
 
             with gr.Tab("Dataset", id="dataset") as dataset_tab:
                 with gr.Row(equal_height=False):
-                    import_files = gr.File(label="Import images (many files, or a zip; a dataset folder zipped "
-                                                 "with images/ + masks/ or a VOC tree brings its masks)",
-                                           file_count="multiple", type="filepath", height=120,
-                                           elem_id="import-files", scale=3)
+                    with gr.Column(scale=3):
+                        import_files = gr.File(label="Import images", file_count="multiple", type="filepath",
+                                               height=170, elem_id="import-files")
+                        gr.Markdown("Drop many images, a folder's files or a zip. A zipped dataset folder with "
+                                    "`images/` + `masks/`, or a VOC tree, brings its masks as corrected samples.",
+                                    elem_classes="sd-note")
                     with gr.Column(scale=2):
-                        import_status = gr.Markdown("", elem_id="import-status")
+                        import_status = gr.Markdown("Nothing imported yet in this session.", elem_id="import-status")
                         dataset_queue = gr.Markdown("", elem_id="dataset-queue")
                         with gr.Row():
                             cancel_import_btn = gr.Button("Cancel import", size="sm", elem_id="import-cancel-btn")
@@ -144,21 +140,24 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
                 samples = gr.Dataframe(headers=["sample", "state", "queue #", "uncertainty"], interactive=False,
                                        max_height=260, elem_id="samples-table")
                 dataset_summary = gr.Markdown(elem_id="dataset-summary")
-                gallery = gr.Gallery(label="Saved samples (corrected mask over the image)", columns=6, height=360,
-                                     allow_preview=False, object_fit="contain", elem_id="dataset-gallery")
+                gallery = gr.Gallery(label="Saved samples (corrected mask over the image, classes outlined)",
+                                     columns=5, height=380, allow_preview=False, object_fit="contain",
+                                     elem_id="dataset-gallery")
                 selection = gr.Markdown("Select a sample in the gallery.", elem_id="dataset-selection")
                 with gr.Row():
                     open_btn = gr.Button("Open in editor", elem_id="open-btn")
                     delete_btn = gr.Button("Delete selected", variant="stop", elem_id="delete-btn")
+                with gr.Row(equal_height=True, elem_id="export-row"):
                     export_format = gr.Radio(["layout", "voc", "coco"], value="layout", label="Export format",
-                                             elem_id="export-format")
-                    export_btn = gr.Button("Export dataset (.zip)", elem_id="export-btn")
+                                             elem_id="export-format", scale=2)
+                    export_btn = gr.Button("Export dataset (.zip)", elem_id="export-btn", scale=1)
                 export_file = gr.File(label="Dataset zip", visible=False, interactive=False, height=80,
                                       elem_id="export-file")
                 gr.Markdown("*layout*: `images/`, `masks/` (palette PNGs: pixel value = class index, 255 = void), "
                             "`predictions/`, `splits/` and `labels.json`, ready for `python -m segdemo train`; *voc*: "
                             "`VOCdevkit/VOC2012` (train = train split, val = held-out); *coco*: `annotations.json` "
-                            "(one RLE annotation per class per image) and `images/`. Unlabelled images are left out.",
+                            "(one RLE annotation per class per image) and `images/`. Unlabelled images are left out. "
+                            "Masks keep the label set's palette.",
                             elem_classes="sd-note")
 
             with gr.Tab("Fine-tune", id="finetune") as finetune_tab:
@@ -168,18 +167,23 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
                                        label="Training budget (seconds; 0 = automatic: 5 s per training sample, "
                                              "40-120 s)",
                                        elem_id="finetune-seconds", scale=2)
-                    finetune_btn = gr.Button("Fine-tune", variant="primary", elem_id="finetune-btn", scale=1)
+                    finetune_btn = gr.Button("Fine-tune", variant="primary", elem_id="finetune-btn", scale=1,
+                                             interactive=False)
                     cancel_btn = gr.Button("Cancel", variant="stop", elem_id="cancel-btn", scale=1)
                 ft_progress = gr.HTML(app._progress_html(None), elem_id="finetune-progress", js_on_load=None)
                 with gr.Row(equal_height=False):
                     with gr.Column():
-                        loss_plot = gr.LinePlot(app.loss_frame(None), x="step", y="loss",
-                                                title="Training loss", height=260, elem_id="loss-plot")
+                        gr.Markdown("#### Training loss")
+                        loss_plot = gr.LinePlot(app.loss_frame(None), x="step", y="loss", height=240,
+                                                visible=False, show_label=False, elem_id="loss-plot")
+                        loss_note = gr.Markdown(elem_id="loss-note", elem_classes="sd-note")
                     with gr.Column():
-                        trend_plot = gr.LinePlot(app.trend_frame(app.new_session()), x="sample", y="% pixels corrected",
-                                                 title="Pixels corrected per sample (save order)", height=260,
-                                                 x_axis_format="d", x_title="sample (save order)",
-                                                 elem_id="trend-plot")
+                        gr.Markdown("#### Pixels corrected per saved sample")
+                        trend_plot = gr.ScatterPlot(app.trend_frame(app.new_session()), x="sample",
+                                                    y="% pixels corrected", height=240, visible=False,
+                                                    show_label=False, x_axis_format="d", y_axis_format=".1f",
+                                                    x_title="sample (save order)", elem_id="trend-plot")
+                        trend_note = gr.Markdown(elem_id="trend-note", elem_classes="sd-note")
                 ft_summary = gr.Markdown("No fine-tune result yet.", elem_id="finetune-summary")
                 ft_table = gr.Dataframe(headers=["held-out metric", "before", "after", "change"], visible=False,
                                         interactive=False, elem_id="finetune-result", max_height=420)
@@ -213,8 +217,11 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
         segment_event = segment_btn.click(
             app.segment, [image_in, model, session], [overlay_out, legend, status, session], api_name="predict",
             api_description="Segment an image: returns the class-colour overlay, the legend (HTML) and a status line.",
-            preprocess=False, show_progress_on=overlay_out, concurrency_limit=2, concurrency_id="inference")
+            preprocess=False, show_progress_on=editor, concurrency_limit=2, concurrency_id="inference")
         segment_event.success(app.editor_payload, session, editor, show_progress="hidden", **private)
+        segment_event.success(app.segmented_panels, session, [image_in, save_status], show_progress="hidden",
+                              **private)
+        image_in.change(app.image_changed, [image_in, session], status, show_progress="hidden", **private)
         for control in (opacity, view):
             control.change(app.rerender, [opacity, view, session], [overlay_out, session], show_progress="hidden",
                            trigger_mode="always_last", **private)
@@ -229,18 +236,23 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
         dataset_tab.select(app.samples_table, [model, strategy, session], samples, **private)
         dataset_tab.select(app.queue_status, [model, strategy, session], dataset_queue, **private)
 
-        next_outputs = [overlay_out, legend, status, editor, queue_info, session, tabs]
+        next_outputs = [overlay_out, legend, status, editor, queue_info, image_in, save_status, session, tabs]
+        queue_outputs = [queue_info, move_on]
         next_btn.click(app.next_image, [model, strategy, session], next_outputs, concurrency_id="inference",
-                       concurrency_limit=2, **private)
-        saved.then(app.save_then_next, [move_on, model, strategy, session], next_outputs, show_progress="hidden",
-                   **private)
+                       concurrency_limit=2, show_progress_on=editor, **private).then(
+            app.queue_controls, [model, strategy, session], queue_outputs, show_progress="hidden", **private)
+        saved.then(app.save_then_next, [move_on, model, strategy, save_status, session], next_outputs,
+                   show_progress="hidden", **private).then(
+            app.queue_controls, [model, strategy, session], queue_outputs, show_progress="hidden", **private)
         strategy.change(app.queue_status, [model, strategy, session], queue_info, **private)
+        demo.load(app.queue_controls, [model, strategy, session], queue_outputs, **private)
         imported = import_files.upload(app.import_files, [import_files, model, session], [import_status, session],
                                        concurrency_id="import", concurrency_limit=1, show_progress_on=import_status,
                                        **private)
+        imported.then(lambda: None, None, import_files, show_progress="hidden", **private)  # ready for the next drop
         imported.then(app.samples_table, [model, strategy, session], samples, **private)
         imported.then(app.queue_status, [model, strategy, session], dataset_queue, **private)
-        imported.then(app.queue_status, [model, strategy, session], queue_info, **private)
+        imported.then(app.queue_controls, [model, strategy, session], queue_outputs, **private)
         cancel_import_btn.click(app.cancel_import, session, None, **private)
         cancel_score_btn.click(app.cancel_scoring, session, dataset_queue, **private)
 
@@ -248,28 +260,31 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
             return app.select_sample(evt.index, state)
 
         gallery.select(on_gallery_select, session, [selection, session], **private)
-        open_btn.click(app.open_sample, session, [overlay_out, legend, status, session, tabs], **private).success(
-            app.editor_payload, session, editor, show_progress="hidden", **private)
+        opened = open_btn.click(app.open_sample, session, [overlay_out, legend, status, session, tabs], **private)
+        opened.success(app.editor_payload, session, editor, show_progress="hidden", **private)
+        opened.success(app.image_panels, session, [image_in, save_status], show_progress="hidden", **private)
         delete_btn.click(app.delete_selected, session, [selection, session], **private).then(
             app.dataset_view, session, [gallery, dataset_summary, session], **private)
         export_btn.click(app.export, [export_format, session], export_file, concurrency_id="store", **private)
 
-        panel_outputs = [ft_intro, ft_progress, loss_plot, ft_summary, ft_table, versions_table, version_pick,
-                         trend_plot, timer]
+        panel_outputs = [ft_intro, finetune_btn, ft_progress, loss_plot, loss_note, ft_summary, ft_table,
+                         versions_table, version_pick, trend_plot, trend_note, timer]
         finetune_tab.select(app.finetune_panel, [model, session], panel_outputs, **private)
         model.change(app.finetune_panel, [model, session], panel_outputs, **private)
         finetune_btn.click(app.start_finetune, [model, budget, session], [ft_progress, timer],
                            concurrency_id="finetune", **private)
         cancel_btn.click(app.cancel_finetune, session, ft_progress, **private)
         timer.tick(app.poll, [model, session],
-                   [ft_progress, loss_plot, ft_summary, ft_table, versions_table, version_pick, trend_plot, timer],
+                   [ft_progress, loss_plot, loss_note, ft_summary, ft_table, versions_table, version_pick, trend_plot,
+                    trend_note, timer],
                    show_progress="hidden", concurrency_limit=4, concurrency_id="poll", **private)
         live_btn.click(app.make_live, [model, version_pick, session], live_status, **private).then(
             app.finetune_panel, [model, session], panel_outputs, **private)
         demo.load(app.finetune_panel, [model, session], panel_outputs, **private)
         workspace_outputs = [workspace_info, label_table, workspace_pick]
         labels_tab.select(app.workspace_view, session, workspace_outputs, **private)
-        switched_outputs = [workspace_status, *workspace_outputs, legend, editor, overlay_out, status, session]
+        switched_outputs = [workspace_status, *workspace_outputs, legend, editor, overlay_out, image_in, status,
+                            save_status, session]
         switch_btn.click(app.switch_workspace, [workspace_pick, session], switched_outputs, **private)
         create_btn.click(app.create_workspace, [new_name, new_classes, session], switched_outputs, **private)
     return demo

@@ -144,14 +144,32 @@ def confidence_view(image: np.ndarray, confidence: np.ndarray, alpha: float = 0.
     return np.clip(blend + 0.5, 0, 255).astype(np.uint8)
 
 
+def class_edges(mask: np.ndarray) -> np.ndarray:
+    """bool (H, W): pixels whose right or lower neighbour holds another class (one-pixel class outlines)."""
+    mask = np.asarray(mask)
+    edges = np.zeros(mask.shape, bool)
+    edges[:, :-1] |= mask[:, :-1] != mask[:, 1:]
+    edges[:-1, :] |= mask[:-1, :] != mask[1:, :]
+    return edges
+
+
+def outlined_overlay(image: np.ndarray, mask: np.ndarray, labels: LabelSet, alpha: float = 0.5) -> np.ndarray:
+    """:func:`segdemo.labels.overlay` with the class outlines drawn in white, so that classes whose colours are
+    close (CamVid's purples) or blend into the photo (grey Sky) stay apart; the palette itself is unchanged."""
+    view = overlay(image, mask, labels, alpha)
+    view[class_edges(mask)] = 255
+    return view
+
+
 def render_view(image: np.ndarray, mask: np.ndarray, confidence: np.ndarray | None, labels: LabelSet, *,
                 view: str = "overlay", alpha: float = 0.5) -> np.ndarray:
-    """``view`` "overlay" (class colours over the image), "confidence" (heat map) or "mask" (colours only)."""
+    """``view`` "overlay" (class colours over the image, outlined), "confidence" (heat map) or "mask" (the
+    palette colours only, as exported)."""
     if view == "confidence" and confidence is not None:
         return confidence_view(image, confidence, max(alpha, 0.35))
     if view == "mask":
         return colorize(mask, labels)
-    return overlay(image, mask, labels, alpha)
+    return outlined_overlay(image, mask, labels, alpha)
 
 
 def class_shares(mask: np.ndarray, labels: LabelSet) -> list[float]:
@@ -159,6 +177,20 @@ def class_shares(mask: np.ndarray, labels: LabelSet) -> list[float]:
     counts = np.bincount(np.asarray(mask, dtype=np.uint8).ravel(), minlength=256)
     total = max(1, int(counts.sum()))
     return [float(counts[i]) / total for i in range(labels.num_classes)]
+
+
+def class_key(index: int) -> str:
+    """The editor's key for class ``index`` (0-based): 1–9 and 0 for the first ten, ⇧1–⇧9 and ⇧0 for the next
+    ten, none beyond (those are picked by clicking)."""
+    if not 0 <= index < 20:
+        return ""
+    digit = str((index % 10 + 1) % 10)
+    return digit if index < 10 else "⇧" + digit
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 sample``, ``2 samples`` (``many`` for irregular plurals)."""
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
 
 
 def _text_color(hex_color: str) -> str:
@@ -174,7 +206,7 @@ def legend_html(labels: LabelSet, mask: np.ndarray | None = None, *, caption: st
         void_share = float((np.asarray(mask) == labels.ignore_index).mean())
     rows = []
     for index, (name, color, share) in enumerate(zip(labels.names, labels.hex_colors(), shares)):
-        key = str(index + 1) if index < 9 else ("0" if index == 9 else "")
+        key = class_key(index)
         width = 0.0 if share is None else min(100.0, share * 100)
         share_text = "" if share is None else (f"{share * 100:.1f}%" if share >= 0.001 or share == 0 else "<0.1%")
         dim = " sd-dim" if share == 0 else ""
@@ -196,22 +228,25 @@ def legend_html(labels: LabelSet, mask: np.ndarray | None = None, *, caption: st
 
 
 def labels_table_html(labels: LabelSet) -> str:
-    """The label set as a table: index, editor key, colour swatch with its hex code, name; void last."""
+    """The label set as a table numbered like the editor's keys: #, key, colour swatch with its hex code, name,
+    and the value the class has in saved mask PNGs (0-based); void last."""
     rows = []
     for index, (name, color) in enumerate(zip(labels.names, labels.hex_colors())):
-        key = str(index + 1) if index < 9 else ("0" if index == 9 else "")
-        rows.append(f'<tr><td>{index}</td><td><kbd>{key}</kbd></td><td><span class="sd-swatch" '
-                    f'style="background:{color}"></span> <code>{color}</code></td><td>{html.escape(name)}</td></tr>')
-    rows.append(f'<tr><td>{labels.ignore_index}</td><td></td><td><span class="sd-swatch sd-void"></span> '
-                '<code>void</code></td><td>void (ignored in training and metrics)</td></tr>')
-    return ('<table class="sd-labels"><thead><tr><th>index</th><th>key</th><th>colour</th><th>class</th></tr></thead>'
+        key = class_key(index)
+        rows.append(f'<tr><td>{index + 1}</td><td>{f"<kbd>{key}</kbd>" if key else "click"}</td><td><span '
+                    f'class="sd-swatch" style="background:{color}"></span> <code>{color}</code></td>'
+                    f'<td>{html.escape(name)}</td><td>{index}</td></tr>')
+    rows.append(f'<tr><td></td><td></td><td><span class="sd-swatch sd-void"></span> <code>void</code></td>'
+                f'<td>void (ignored in training and metrics)</td><td>{labels.ignore_index}</td></tr>')
+    return ('<table class="sd-labels"><thead><tr><th>#</th><th>key</th><th>colour</th><th>class</th>'
+            '<th>value in mask PNGs</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table>')
 
 
 def thumbnail(image: np.ndarray, mask: np.ndarray, labels: LabelSet, *, side: int = 320,
               alpha: float = 0.5) -> np.ndarray:
-    """A small overlay of ``mask`` on ``image`` (longer side ``side``) for the dataset gallery."""
-    view = overlay(image, mask, labels, alpha)
+    """A small outlined overlay of ``mask`` on ``image`` (longer side ``side``) for the dataset gallery."""
+    view = outlined_overlay(image, mask, labels, alpha)
     height, width = view.shape[:2]
     scale = min(1.0, side / max(height, width))
     if scale < 1.0:
@@ -313,7 +348,8 @@ def parse_classes(text: str, name: str = "custom") -> LabelSet:
 
 
 def street_scene(seed: int = 0, size: tuple[int, int] = (360, 480)) -> np.ndarray:
-    """A synthetic street-like RGB uint8 picture (sky, buildings, trees, pavement, road, cars, poles)."""
+    """A drawn street-like RGB uint8 picture (sky, buildings, trees, pavement, road, cars, poles): the app's
+    examples, shipped because no street photo with a licence that allows shipping it is at hand."""
     rng = np.random.default_rng(seed)
     height, width = size
     horizon = int(height * rng.uniform(0.42, 0.52))

@@ -237,7 +237,8 @@ def test_save_refuses_bad_requests_without_crashing(segmented, seg_app):
 def test_rerender_views(segmented, seg_app):
     session = segmented[0]
     overlay = load(seg_app.rerender(0.0, "Overlay", session)[0])
-    assert np.array_equal(overlay, session.image)
+    edges = ui.class_edges(session.prediction)
+    assert np.array_equal(overlay[~edges], session.image[~edges]) and (overlay[edges] == 255).all()
     heat = load(seg_app.rerender(0.5, "Confidence", session)[0])
     assert heat.shape == session.image.shape and not np.array_equal(heat, overlay)
     colors = load(seg_app.rerender(0.5, "Mask", session)[0])
@@ -255,7 +256,7 @@ def test_dataset_list_open_delete_export(seg_app, tmp_path):
         status, session = seg_app.save(ui.painter_value(painted, session.token), session)
         ids.append(session.sample_id)
     items, summary, session = seg_app.dataset_view(session)
-    assert len(items) == 2 and "2 samples" in summary and session.gallery_ids == ids
+    assert len(items) == 2 and "2 saved samples" in summary and session.gallery_ids == ids
     assert ids[0] in items[0][1]
 
     message, session = seg_app.select_sample(1, session)
@@ -354,12 +355,14 @@ def test_finetune_runs_to_a_result(seg_app, tmp_path):
     job = seg_app.current_job(session)
     job.join(120)
     assert job.state.status == "done", job.state.message
-    progress, losses, summary, table, versions, dropdown, trend, timer = seg_app.poll(MODEL, session)
+    progress, losses, loss_note, summary, table, versions, dropdown, trend, trend_note, timer = seg_app.poll(
+        MODEL, session)
     assert "Finished" in progress and not timer.active
     assert "mIoU" in summary and table.visible
     assert table.value["data"][0][0] == "mIoU (held-out)" if isinstance(table.value, dict) else True
     assert [r[0] for r in versions][-1] == "v1"
-    assert len(losses) >= 1
+    assert losses.visible and loss_note == ""
+    assert trend.visible and trend_note == "" and trend.y_lim[0] == 0
 
 
 def test_cli_helpers(app_module):
@@ -377,6 +380,7 @@ def test_examples_are_drawn_once(app_module, tmp_path):
     assert app_module.ensure_examples(tmp_path / "ex") == paths
     assert [Path(p).stat().st_mtime_ns for p in paths] == mtimes
     assert Image.open(paths[0]).size == (480, 360)
+    assert all(Path(p).name.startswith("drawing-") for p in paths), "the examples say they are drawings"
 
 
 def test_reimport_is_cheap_and_lazy():
@@ -388,10 +392,11 @@ def test_new_workspace_with_custom_classes(app_module, tmp_path):
     seg_app = app_module.SegdemoApp(tmp_path / "ws", finetune_seconds=2)
     session = seg_app.new_session()
     outputs = seg_app.create_workspace("Pot holes!", "road #804080\npothole, 255, 0, 0\nbackground", session)
-    message, info, table, dropdown, legend, editor, overlay, status, session = outputs
+    message, info, table, dropdown, legend, editor, overlay, image, status, save_status, session = outputs
     created = tmp_path / "ws-pot-holes"
     assert session.workspace == str(created) and "Created" in message
-    assert (created / "labels.json").is_file() and "pothole" in legend and editor == ""
+    assert (created / "labels.json").is_file() and "pothole" in legend and editor == "" and save_status == ""
+    assert image.value is None
     assert all(name in table for name in ("road", "pothole", "background", "#ff0000"))
     assert [row[2] for row in seg_app.labels_view(session)] == ["road", "pothole", "background", "void (ignored)"]
     assert str(created) in [value for _, value in dropdown.choices]
@@ -412,3 +417,118 @@ def test_new_workspace_with_custom_classes(app_module, tmp_path):
     assert outputs[-1].workspace == str(tmp_path / "ws")
     assert "⚠" in seg_app.create_workspace("pot-holes", "road #00ff00", session)[0]  # other classes, same name
     assert "⚠" in seg_app.create_workspace("other", "a\na", session)[0]
+
+
+def test_label_set_is_numbered_like_the_keys_and_every_class_has_a_key(seg_app):
+    assert [ui.class_key(i) for i in (0, 8, 9, 10, 19, 20)] == ["1", "9", "0", "⇧1", "⇧0", ""]
+    table = ui.labels_table_html(CAMVID11)
+    assert "<td>1</td><td><kbd>1</kbd></td>" in table and "<td>11</td><td><kbd>⇧1</kbd></td>" in table
+    rows = seg_app.labels_view(seg_app.new_session())
+    assert [r[0] for r in rows[:11]] == [str(i) for i in range(1, 12)] and all(r[1] for r in rows[:11])
+    assert rows[10][2] == "Bicyclist" and rows[10][4] == "10"  # the value the class has in mask files
+    legend = ui.legend_html(CAMVID11)
+    assert legend.count("<kbd></kbd>") == 0
+    assert ui.plural(1, "sample") == "1 sample" and ui.plural(2, "sample") == "2 samples"
+
+
+def test_outlines_keep_the_palette_and_mark_every_class_border():
+    mask = np.zeros((6, 8), np.uint8)
+    mask[:, 4:] = 3
+    edges = ui.class_edges(mask)
+    assert edges[:, 3].all() and edges.sum() == 6
+    image = np.full((6, 8, 3), 100, np.uint8)
+    view = ui.render_view(image, mask, None, CAMVID11, view="overlay", alpha=1.0)
+    assert (view[edges] == 255).all() and np.array_equal(view[~edges], CAMVID11.palette()[mask][~edges])
+    assert np.array_equal(ui.render_view(image, mask, None, CAMVID11, view="mask"), CAMVID11.palette()[mask])
+
+
+def save_drawn(seg_app, session, tmp_path, seeds) -> None:
+    for seed in seeds:
+        path = write_png(tmp_path / f"s{seed}.png", draw_scene(seed, 48, 64)[0])
+        session = seg_app.segment(path, MODEL, session)[3]
+        painted = session.prediction.copy()
+        painted[:8] = 0
+        assert "Saved" in seg_app.save(ui.painter_value(painted, session.token), session)[0]
+
+
+def test_finetune_says_beforehand_what_the_guard_can_decide(seg_app, tmp_path):
+    from segdemo.guard import MIN_IMAGES
+
+    session = seg_app.new_session()
+    intro, button = seg_app.readiness(session)
+    assert "0 train samples and 0 held-out samples" in intro and "cannot start" in intro
+    assert button.interactive is False
+    save_drawn(seg_app, session, tmp_path, range(100, 101))
+    intro, button = seg_app.readiness(session)
+    assert "1 train sample and 0 held-out samples" in intro and button.interactive is False
+    save_drawn(seg_app, session, tmp_path, range(101, 103))
+    workspace = seg_app.workspace()
+    heldout = len(workspace.split_ids("heldout"))
+    assert 0 < heldout < MIN_IMAGES
+    intro, button = seg_app.readiness(session)
+    assert "too few to decide" in intro and button.interactive and "will not go live" in button.value
+    seeds = iter(range(103, 140))
+    while len(workspace.split_ids("heldout")) < MIN_IMAGES:
+        save_drawn(seg_app, session, tmp_path, [next(seeds)])
+    intro, button = seg_app.readiness(session)
+    assert "too few" not in intro and button.interactive and button.value == "Fine-tune"
+
+
+def test_empty_charts_say_why_and_one_point_is_drawn(seg_app, tmp_path):
+    session = seg_app.new_session()
+    outputs = seg_app.finetune_panel(MODEL, session)
+    loss, loss_note, trend, trend_note = outputs[3], outputs[4], outputs[9], outputs[10]
+    assert not loss.visible and "loss" in loss_note
+    assert not trend.visible and "Each saved sample adds a point" in trend_note
+    save_drawn(seg_app, session, tmp_path, [150])
+    trend, trend_note = seg_app.trend_chart(session)
+    assert trend.visible and trend_note == ""
+    value = trend.value["data"] if isinstance(trend.value, dict) else trend.value
+    assert len(value) == 1
+    low, high = trend.x_lim
+    assert low < 1 < high and trend.y_lim[0] == 0 and trend.y_lim[1] >= 1
+
+
+def test_save_moves_on_only_through_a_queue_and_quietly_without_one(seg_app, tmp_path, capsys):
+    session = seg_app.new_session()
+    save_drawn(seg_app, session, tmp_path, [160])
+    capsys.readouterr()
+    outputs = seg_app.save_then_next(True, MODEL, "order", "✓ Saved it", session)
+    assert all(isinstance(o, type(gr.skip())) for i, o in enumerate(outputs) if i != 7)
+    assert capsys.readouterr().out == "", "no pop-up without a queue"
+    queue, checkbox = seg_app.queue_controls(MODEL, "order", session)
+    assert "No images queued" in queue and checkbox.visible is False
+    _, next_status, *_ = seg_app.next_image(MODEL, "order", session)[3:]
+    assert capsys.readouterr().out == ""
+
+    path = write_png(tmp_path / "queued.png", draw_scene(161, 48, 64)[0])
+    seg_app.import_files([path], MODEL, session, progress=lambda *a, **k: None)
+    queue, checkbox = seg_app.queue_controls(MODEL, "order", session)
+    assert "1 unlabelled" in queue and checkbox.visible is True
+    outputs = seg_app.save_then_next(True, MODEL, "order", "✓ Saved it", session)
+    session = outputs[7]
+    assert session.source_name == "queued.png" and session.sample_id
+    assert outputs[6].startswith("✓ Saved it") and "Editing **queued.png**" in outputs[6]
+
+
+def test_segment_after_next_acts_on_the_queued_image(seg_app, tmp_path):
+    """Next puts the queued image in the Image box; Segment then re-segments that sample, and Save labels it."""
+    session = seg_app.new_session()
+    save_drawn(seg_app, session, tmp_path, [170])  # an uploaded photo was open before
+    path = write_png(tmp_path / "queued.png", draw_scene(171, 48, 64)[0])
+    seg_app.import_files([path], MODEL, session, progress=lambda *a, **k: None)
+    outputs = seg_app.next_image(MODEL, "order", session)
+    box, save_status, session = outputs[5], outputs[6], outputs[7]
+    queued_id, shown = session.sample_id, box.value["path"] if isinstance(box.value, dict) else box.value
+    assert box.label == "queued.png" and "Editing **queued.png**" in save_status
+    assert np.array_equal(load(shown), session.image), "the Image box shows the editor's image"
+    assert "queued.png" in seg_app.image_changed(str(tmp_path / "s170.png"), session)
+    assert isinstance(seg_app.image_changed(shown, session), type(gr.skip()))
+
+    _, _, status, session = seg_app.segment(shown, MODEL, session)
+    assert session.sample_id == queued_id and "queued.png" in status
+    assert "queued.png" in seg_app.editor_payload(session)
+    status, session = seg_app.save(ui.painter_value(session.prediction, session.token), session)
+    assert queued_id in status and "queued.png" in status
+    workspace = seg_app.workspace()
+    assert len(workspace.list_samples()) == 2 and workspace.list_unlabelled() == []

@@ -43,9 +43,11 @@ def test_next_serves_the_most_uncertain_first_or_import_order(imported):
     handlers, session, ids = imported
     workspace = handlers.workspace(session)
     scores = load_scores(workspace, MODEL, handlers.predictors.get(workspace, MODEL).version)
-    view, legend, status, payload, queue, session, _ = handlers.next_image(MODEL, "uncertainty", session)
+    view, legend, status, payload, queue, box, save_status, session, _ = handlers.next_image(
+        MODEL, "uncertainty", session)
     most = max(ids, key=scores.get)
     assert session.sample_id == most and most in status and "4 unlabelled" in queue
+    assert box.label == session.image_name and session.image_name in save_status and "not saved" in save_status
     data = json.loads(payload)
     assert {"seg", "doubt", "pred", "mask"} <= set(data) and data["token"] == session.token
     *_, session, _ = handlers.next_image(MODEL, "order", session)
@@ -78,7 +80,7 @@ def test_import_with_nothing_chosen_and_an_empty_queue(tmp_path):
     session = handlers.new_session()
     assert "Choose or drop" in handlers.import_files([], MODEL, session, progress=lambda *a, **k: None)[0]
     outputs = handlers.next_image(MODEL, "uncertainty", session)
-    assert "empty" in outputs[4] and outputs[5].image is None
+    assert "No images queued" in outputs[4] and outputs[7].image is None
 
 
 def test_import_can_be_cancelled_and_keeps_what_was_imported(tmp_path, capsys):

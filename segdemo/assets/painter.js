@@ -1,6 +1,8 @@
 const host = element.querySelector('.sdp-host') || element;
 host.innerHTML = `
 <div class="sdp" tabindex="0">
+  <div class="sdp-title"></div>
+  <div class="sdp-pick-hint">Pick the class to paint first: click it below, press its key, or use <b>Pick class</b> (I, or Alt+click) on the image to take the class under the pointer.</div>
   <div class="sdp-bar sdp-classes" role="radiogroup" aria-label="Class to paint"></div>
   <div class="sdp-bar sdp-tools">
     <div class="sdp-group" role="group" aria-label="Tool">
@@ -9,8 +11,10 @@ host.innerHTML = `
       <button type="button" data-tool="eraser" title="Eraser (E): back to the model's prediction">Eraser</button>
       <button type="button" data-tool="superpixel" title="Superpixel brush (S): a stroke paints every superpixel it crosses, whole">Superpixels</button>
       <button type="button" data-tool="grabcut" title="GrabCut box (G): drag a box around an object; its pixels get the chosen class (Undo rejects it)">GrabCut box</button>
+      <button type="button" data-tool="pick" title="Pick class (I, or Alt+click with any tool): take the class under the pointer as the class to paint">Pick class</button>
     </div>
     <div class="sdp-group" role="group" aria-label="Overlays">
+      <button type="button" data-act="outlines" class="sdp-outline-btn active" title="Outlines (O): draw each class region's border in white, so that close colours stay apart">Outlines</button>
       <button type="button" data-act="doubt" class="sdp-doubt-btn" title="Doubtful pixels (D): outline the pixels the model was least sure of">Doubtful pixels</button>
     </div>
     <label>Size <input type="range" class="sdp-size" min="1" max="120" value="16"><span class="sdp-size-text">16 px</span></label>
@@ -26,7 +30,7 @@ host.innerHTML = `
       <button type="button" data-act="zoom-1" title="One image pixel per screen pixel">1:1</button>
       <button type="button" data-act="zoom-in" title="Zoom in (+)">+</button>
     </div>
-    <div class="sdp-hint">Keys 1&ndash;9, 0 pick a class &middot; B brush, F fill, E eraser (= back to the model's prediction), S superpixels, G GrabCut box, D doubtful pixels, N next image &middot; [ ] brush size &middot; Ctrl+Z / Ctrl+Y undo / redo. Void = ignored in training.</div>
+    <details class="sdp-hint"><summary>Keys</summary>1&ndash;9, 0 pick a class (Shift+1&ndash;0 the 11th to 20th) &middot; I or Alt+click: pick the class under the pointer &middot; B brush, F fill, E eraser (= back to the model's prediction), S superpixels, G GrabCut box, O outlines, D doubtful pixels, N next image &middot; [ ] brush size &middot; Ctrl+Z / Ctrl+Y undo / redo. Void = ignored in training.</details>
   </div>
   <div class="sdp-stage">
     <div class="sdp-empty">Segment an image (or open a saved sample) to correct its mask here.</div>
@@ -39,9 +43,11 @@ const $ = (sel) => host.querySelector(sel);
 const stage = $('.sdp-stage'), wrap = $('.sdp-wrap'), img = $('.sdp-img'), canvas = $('.sdp-canvas');
 const doubtCanvas = $('.sdp-doubt'), boxDiv = $('.sdp-box');
 const cursor = $('.sdp-cursor'), statusLine = $('.sdp-status'), classBar = $('.sdp-classes'), empty = $('.sdp-empty');
+const titleLine = $('.sdp-title'), pickHint = $('.sdp-pick-hint');
+const NEEDS_CLASS = { brush: true, fill: true, superpixel: true, grabcut: true };
 const ctx = canvas.getContext('2d', { willReadFrequently: false });
 const S = { w: 0, h: 0, n: 0, mask: null, pred: null, names: [], colors: [], voidIndex: 255, lut: new Uint32Array(256),
-  cls: 0, tool: 'brush', size: 16, zoom: 1, fit: true, undo: [], redo: [], changed: 0, token: '', title: '',
+  cls: -1, tool: 'brush', outlines: true, size: 16, zoom: 1, fit: true, undo: [], redo: [], changed: 0, token: '', title: '',
   imageData: null, pix: null, stamp: null, serial: 0, stroke: null, last: null, drawing: false,
   seg: null, segStart: null, segPix: null, segDone: null, lastSegments: [], doubt: null, showDoubt: false,
   box: null, busy: false, lastGrabcut: null, message: '' };
@@ -95,11 +101,12 @@ function buildLut() {
   S.colors.forEach((hex, i) => { const [r, g, b] = hexToRgb(hex); S.lut[i] = (255 << 24 | b << 16 | g << 8 | r) >>> 0; });
   S.lut[S.voidIndex] = (255 << 24) >>> 0;  // void: opaque black
 }
-function className(c) { return c === S.voidIndex ? 'void' : (S.names[c] || ('class ' + c)); }
+function className(c) { return c < 0 ? 'none picked' : (c === S.voidIndex ? 'void' : (S.names[c] || ('class ' + c))); }
+function classKey(i) { return i < 20 ? (i >= 10 ? '\u21e7' : '') + String((i % 10 + 1) % 10) : ''; }
 
 function buildClassBar() {
   const items = S.names.map((raw, i) => {
-    const name = esc(raw), key = i < 9 ? String(i + 1) : (i === 9 ? '0' : '');
+    const name = esc(raw), key = classKey(i);
     return `<button type="button" class="sdp-cls" role="radio" data-cls="${i}" title="${name}${key ? ' (key ' + key + ')' : ''}">` +
       `<span class="sw" style="background:${esc(S.colors[i])}"></span>${key ? '<kbd>' + key + '</kbd>' : ''}${name}</button>`;
   });
@@ -113,14 +120,17 @@ function markActive() {
   });
   host.querySelectorAll('[data-tool]').forEach((b) => b.classList.toggle('active', b.dataset.tool === S.tool));
   document.querySelectorAll('.sd-legend-row').forEach((r) => r.classList.toggle('sd-picked', Number(r.dataset.class) === S.cls));
-  cursor.classList.toggle('fill', S.tool === 'fill' || S.tool === 'grabcut' || S.tool === 'superpixel');
+  cursor.classList.toggle('fill', S.tool === 'fill' || S.tool === 'grabcut' || S.tool === 'superpixel' || S.tool === 'pick');
+  pickHint.style.display = S.n && S.cls < 0 ? '' : 'none';
+  $('.sdp-outline-btn').classList.toggle('active', S.outlines);
   const doubtBtn = $('.sdp-doubt-btn');
   doubtBtn.classList.toggle('active', S.showDoubt); doubtBtn.disabled = !S.doubt;
   updateStatus();
 }
 function updateStatus() {
   if (!S.n) { statusLine.textContent = ''; return; }
-  const tool = { eraser: 'eraser (back to prediction)', superpixel: 'superpixel brush', grabcut: 'GrabCut box' }[S.tool] || S.tool;
+  const tool = { eraser: 'eraser (back to prediction)', superpixel: 'superpixel brush', grabcut: 'GrabCut box',
+                  pick: 'pick class' }[S.tool] || S.tool;
   const pct = (100 * S.changed / S.n).toFixed(S.changed && S.changed < S.n / 1000 ? 3 : 1);
   statusLine.textContent = `${S.title ? S.title + ' · ' : ''}${S.w}×${S.h} · ${tool} · class ${className(S.cls)} · ` +
     `size ${S.size} px · ${S.changed.toLocaleString()} px corrected (${pct}%) · zoom ${Math.round(S.zoom * 100)}%` +
@@ -128,17 +138,21 @@ function updateStatus() {
   host.querySelector('[data-act=undo]').disabled = !S.undo.length;
   host.querySelector('[data-act=redo]').disabled = !S.redo.length;
 }
-function paintAll() {
-  const px = S.pix;
-  for (let i = 0; i < S.n; i++) px[i] = S.lut[S.mask[i]];
-  ctx.putImageData(S.imageData, 0, 0);
-}
-function paintRect(x0, y0, x1, y1) {  // inclusive bounds, already clipped
+const WHITE = 0xffffffff >>> 0;
+function paintAll() { paintRect(0, 0, S.w - 1, S.h - 1); }
+function paintRect(x0, y0, x1, y1) {  // inclusive bounds, already clipped; outlines: right or lower neighbour differs
+  x0 = Math.max(0, x0 - 1); y0 = Math.max(0, y0 - 1);  // a change also moves the outline of the pixels before it
   if (x1 < x0 || y1 < y0) return;
-  const px = S.pix, w = S.w;
-  for (let y = y0; y <= y1; y++) for (let i = y * w + x0, e = y * w + x1; i <= e; i++) px[i] = S.lut[S.mask[i]];
+  const px = S.pix, m = S.mask, w = S.w, h = S.h, lines = S.outlines;
+  for (let y = y0; y <= y1; y++) {
+    for (let x = x0, i = y * w + x0; x <= x1; x++, i++) {
+      const v = m[i];
+      px[i] = lines && ((x < w - 1 && m[i + 1] !== v) || (y < h - 1 && m[i + w] !== v)) ? WHITE : S.lut[v];
+    }
+  }
   ctx.putImageData(S.imageData, 0, 0, x0, y0, x1 - x0 + 1, y1 - y0 + 1);
 }
+function toggleOutlines(on) { S.outlines = on === undefined ? !S.outlines : !!on; if (S.n) paintAll(); markActive(); }
 function setZoom(z, keepFit) {
   if (!S.w) return;
   S.fit = !!keepFit;
@@ -160,7 +174,8 @@ function load(raw) {
   try { data = raw ? JSON.parse(raw) : null; } catch (err) { data = null; }
   if (!data || !data.w || !data.image) {
     S.w = S.h = S.n = 0; S.mask = S.pred = null; S.token = '';
-    wrap.style.display = 'none'; empty.style.display = ''; statusLine.textContent = '';
+    wrap.style.display = 'none'; empty.style.display = ''; statusLine.textContent = ''; titleLine.textContent = '';
+    pickHint.style.display = 'none';
     return;
   }
   S.w = data.w; S.h = data.h; S.n = data.w * data.h; S.token = data.token || ''; S.title = data.title || '';
@@ -173,7 +188,8 @@ function load(raw) {
   S.undo = []; S.redo = []; S.stroke = null; S.drawing = false;
   S.changed = 0;
   for (let i = 0; i < S.n; i++) if (S.mask[i] !== S.pred[i]) S.changed++;
-  if (S.cls !== S.voidIndex && S.cls >= S.names.length) S.cls = 0;
+  if (S.cls !== S.voidIndex && S.cls >= S.names.length) S.cls = -1;
+  titleLine.textContent = S.title ? 'Editing ' + S.title : '';
   buildLut(); buildClassBar();
   canvas.width = S.w; canvas.height = S.h;
   S.imageData = ctx.createImageData(S.w, S.h);
@@ -378,11 +394,28 @@ function moveCursor(ev) {
   cursor.style.left = (ev.clientX - r.left) + 'px'; cursor.style.top = (ev.clientY - r.top) + 'px';
   cursor.style.width = d + 'px'; cursor.style.height = d + 'px';
 }
+function pickAt(p) {  // the eyedropper: the class under the pointer becomes the class to paint
+  const x = Math.floor(p.x), y = Math.floor(p.y);
+  if (x < 0 || y < 0 || x >= S.w || y >= S.h) return;
+  const c = S.mask[y * S.w + x];
+  if (S.tool === 'pick') S.tool = 'brush';
+  pickClass(c);
+  S.message = 'picked ' + className(c) + ' from the image';
+  updateStatus();
+}
+function askForClass() {  // a painting tool pressed before any class was picked: paint nothing, say why
+  S.message = 'pick a class first: nothing was painted';
+  pickHint.classList.remove('sdp-flash'); void pickHint.offsetWidth; pickHint.classList.add('sdp-flash');
+  updateStatus();
+}
 canvas.addEventListener('pointerdown', (ev) => {
   if (!S.n || ev.button !== 0) return;
   ev.preventDefault();
   host.querySelector('.sdp').focus({ preventScroll: true });
   const p = toImage(ev);
+  if (ev.altKey || S.tool === 'pick') { pickAt(p); return; }
+  if (NEEDS_CLASS[S.tool] && S.cls < 0) { askForClass(); return; }
+  S.message = '';
   if (S.tool === 'fill') { fill(p.x, p.y); return; }
   canvas.setPointerCapture(ev.pointerId);
   if (S.tool === 'grabcut') { if (!S.busy) { S.box = { a: p, b: p }; showBox(p, p); } return; }
@@ -411,8 +444,9 @@ canvas.addEventListener('pointerleave', () => { cursor.style.display = 'none'; }
 function pickClass(c) {
   c = Number(c);
   if (!(c === S.voidIndex || (c >= 0 && c < Math.max(S.names.length, 1)))) return;
-  S.cls = c;
-  if (S.tool === 'eraser') S.tool = 'brush';
+  S.cls = c; S.message = '';
+  pickHint.classList.remove('sdp-flash');
+  if (S.tool === 'eraser' || S.tool === 'pick') S.tool = 'brush';
   markActive();
 }
 function setSize(v) {
@@ -428,7 +462,7 @@ canvas.style.opacity = 0.6;
 host.querySelector('.sdp-tools').addEventListener('click', (ev) => {
   const b = ev.target.closest('[data-act]'); if (!b) return;
   const act = b.dataset.act;
-  if (act === 'doubt') toggleDoubt();
+  if (act === 'doubt') toggleDoubt(); else if (act === 'outlines') toggleOutlines();
   else if (act === 'undo') undo(); else if (act === 'redo') redo(); else if (act === 'reset') resetAll();
   else if (act === 'zoom-in') setZoom(S.zoom * 1.25); else if (act === 'zoom-out') setZoom(S.zoom / 1.25);
   else if (act === 'zoom-fit') fitZoom(); else if (act === 'zoom-1') setZoom(1);
@@ -452,13 +486,18 @@ document.addEventListener('keydown', (ev) => {
   if (mod && (ev.key === 'z' || ev.key === 'Z')) { ev.preventDefault(); ev.shiftKey ? redo() : undo(); return; }
   if (mod && (ev.key === 'y' || ev.key === 'Y')) { ev.preventDefault(); redo(); return; }
   if (mod || ev.altKey) return;
-  if (/^[0-9]$/.test(ev.key)) { const k = Number(ev.key); pickClass(k === 0 ? 9 : k - 1); ev.preventDefault(); return; }
+  const digit = /^(?:Digit|Numpad)([0-9])$/.exec(ev.code || '');
+  if (digit) {  // 1-9, 0: classes 1-10; with Shift: 11-20
+    const d = Number(digit[1]); pickClass((d === 0 ? 9 : d - 1) + (ev.shiftKey ? 10 : 0)); ev.preventDefault(); return;
+  }
   const k = ev.key.toLowerCase();
   if (k === 'b') { S.tool = 'brush'; markActive(); }
   else if (k === 'f') { S.tool = 'fill'; markActive(); }
   else if (k === 'e') { S.tool = 'eraser'; markActive(); }
   else if (k === 's') { S.tool = 'superpixel'; markActive(); }
   else if (k === 'g') { S.tool = 'grabcut'; markActive(); }
+  else if (k === 'i') { S.tool = 'pick'; markActive(); }
+  else if (k === 'o') toggleOutlines();
   else if (k === 'd') toggleDoubt();
   else if (k === '[') setSize(S.size - (S.size > 10 ? 4 : 1));
   else if (k === ']') setSize(S.size + (S.size >= 10 ? 4 : 1));
@@ -468,9 +507,10 @@ document.addEventListener('keydown', (ev) => {
 
 // -- the public face: legend clicks, the Save button's hook, tests ------------------------------------------
 window.segdemoPainter = {
-  pickClass, setTool: (t) => { S.tool = t; markActive(); }, setSize, undo, redo, toggleDoubt,
+  pickClass, setTool: (t) => { S.tool = t; markActive(); }, setSize, undo, redo, toggleDoubt, toggleOutlines,
   value: () => (S.n ? JSON.stringify({ token: S.token, w: S.w, h: S.h, changed: S.changed, mask: rleEncode(S.mask) }) : ''),
-  state: () => ({ w: S.w, h: S.h, cls: S.cls, tool: S.tool, size: S.size, zoom: S.zoom, changed: S.changed,
+  state: () => ({ w: S.w, h: S.h, cls: S.cls, tool: S.tool, outlines: S.outlines, title: S.title,
+                  message: S.message, size: S.size, zoom: S.zoom, changed: S.changed,
                   undo: S.undo.length, redo: S.redo.length, token: S.token, busy: S.busy, doubt: S.showDoubt,
                   superpixels: !!S.seg, lastSegments: S.lastSegments.slice(), lastGrabcut: S.lastGrabcut }),
 };

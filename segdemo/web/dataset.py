@@ -41,7 +41,7 @@ class DatasetHandlers:
                     continue
                 thumb = self._thumbs[key] = ui.thumbnail(image, corrected, workspace.labels)
             split = "held-out" if sample.split == "heldout" else "train"
-            items.append((thumb, f"{sample.id} · {split} · {sample.changed_fraction * 100:.1f}% corrected"))
+            items.append((thumb, f"{sample.id} · {split} · {sample.changed_fraction * 100:.1f}% fixed"))
             ids.append(sample.id)
         with self._lock:  # forget thumbnails of deleted or re-saved samples
             live_keys = {(str(workspace.root), s.id, s.updated) for s in samples}
@@ -51,8 +51,8 @@ class DatasetHandlers:
         if session.selected not in ids:
             session.selected = None
         train = sum(s.split == "train" for s in samples)
-        summary = (f"**{len(samples)} samples** ({train} train, {len(samples) - train} held-out) in "
-                   f"`{workspace.root}` · "
+        summary = (f"**{ui.plural(len(samples), 'saved sample')}** ({train} train, {len(samples) - train} "
+                   f"held-out) in `{workspace.root}` · "
                    f"label set *{workspace.labels.name}* ({workspace.labels.num_classes} classes)")
         if not samples:
             summary += "\n\nNothing saved yet: segment an image, correct it in the editor and press **Save**."
@@ -87,8 +87,8 @@ class DatasetHandlers:
         session.sample_id, session.token = meta.id, uuid.uuid4().hex
         if session.view == "Confidence":
             session.view = "Overlay"
-        status = (f"Re-opened **{meta.id}** (prediction by {meta.model} · {meta.weights_version}); edit it below and "
-                  "**Save** to update the same sample.")
+        status = (f"Re-opened **{session.image_name}** (sample {meta.id}, prediction by {meta.model} · "
+                  f"{meta.weights_version}); edit it in the editor and **Save** to update the same sample.")
         return (self._view(session), self._legend(session, f"Share of pixels · corrected mask of {meta.id}"),
                 status, session, gr.Tabs(selected="segment"))
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from segdemo import ui
 from segdemo.finetune import FinetuneJob, FinetuneSettings, JobBusy, active_job
+from segdemo.guard import MIN_IMAGES
 from segdemo.models import shipped_weights
 from segdemo.store import SHIPPED, StoreError
 from segdemo.web.state import Session
@@ -107,6 +108,48 @@ class FinetuneHandlers:
         return pd.DataFrame({"step": pd.Series([s for s, _ in losses], dtype="int64"),
                              "loss": pd.Series([v for _, v in losses], dtype="float64")})
 
+    def loss_chart(self, job: FinetuneJob | None) -> tuple[gr.LinePlot, str]:
+        """(loss chart, note): the chart shows once the job has logged a loss; until then the note says why
+        it is empty."""
+        frame = self.loss_frame(job)
+        if len(frame):
+            return gr.LinePlot(value=frame, visible=True), ""
+        note = ("The training loss is drawn here while a fine-tune runs." if job is None or job.state.status ==
+                "running" else "This fine-tune logged no training loss.")
+        return gr.LinePlot(value=frame, visible=False), note
+
+    def trend_chart(self, session: Session) -> tuple[gr.ScatterPlot, str]:
+        """(corrections chart, note): one point per saved sample (share of pixels corrected, in save order),
+        with a y axis from 0 in whole percents; without samples the note says what will appear."""
+        frame = self.trend_frame(session)
+        if not len(frame):
+            return (gr.ScatterPlot(value=frame, visible=False),
+                    "Each saved sample adds a point here: the share of its pixels you corrected. Fewer corrections "
+                    "over time mean the model is learning.")
+        top = max(1.0, float(frame["% pixels corrected"].max()) * 1.15)
+        return gr.ScatterPlot(value=frame, visible=True, y_lim=[0, top], x_lim=[0, max(len(frame), 5) + 1]), ""
+
+    def readiness(self, session: Session) -> tuple[str, gr.Button]:
+        """(what a fine-tune can and cannot decide with the workspace's samples, the Fine-tune button): the
+        button is off until there is something to train on and something to measure with."""
+        workspace = self.workspace(session)
+        train, heldout = len(workspace.split_ids("train")), len(workspace.split_ids("heldout"))
+        counts = f"{ui.plural(train, 'train sample')} and {ui.plural(heldout, 'held-out sample')}"
+        if not train or not heldout:
+            return (f"With {counts}, a fine-tune cannot start: it needs at least one of each. Save corrected masks "
+                    "on the Segment tab (the 3rd save and every third one after it, up to 4, are held out to "
+                    "measure the model; then 1 in 5).",
+                    gr.Button("Fine-tune (needs more samples)", interactive=False))
+        if heldout < MIN_IMAGES:
+            return (f"With {counts}, a fine-tune trains and reports how the new version does on the held-out "
+                    f"{'image' if heldout == 1 else 'images'}, but that is **too few to decide**: the guard needs at "
+                    f"least {MIN_IMAGES} held-out images to put a version live by itself. The new version is kept, "
+                    "and you can make it live by hand under Versions.",
+                    gr.Button("Fine-tune (will not go live by itself)", interactive=True))
+        return (f"With {counts}, the guard scores the live model and the new version on each held-out image; the "
+                "new version goes live only if it is better beyond the noise between images and no image gets "
+                "much worse.", gr.Button("Fine-tune", interactive=True))
+
     def result_view(self, model: str, session: Session) -> tuple[str, list[list[str]] | None]:
         """(summary markdown, rows) of the last fine-tune of ``model``: this session's job or the newest version."""
         job = self.current_job(session)
@@ -175,31 +218,30 @@ class FinetuneHandlers:
                              "version": [s.weights_version for s in samples]})
 
     def poll(self, model: str, session: Session) -> tuple:
-        """Timer tick: progress, loss curve; when the job ends also result, versions, trend, and stop the timer."""
+        """Timer tick → (progress, loss chart, loss note, summary, result table, versions, version choices,
+        corrections chart, its note, timer); while the job runs only the first three change."""
         job = self.current_job(session)
         if job is None:
-            return (self._progress_html(None), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
-                    gr.Timer(active=False))
-        progress, losses = self._progress_html(job), self.loss_frame(job)
+            return (self._progress_html(None),) + (gr.skip(),) * 8 + (gr.Timer(active=False),)
+        progress, (losses, loss_note) = self._progress_html(job), self.loss_chart(job)
         if job.state.status == "running":
-            return progress, losses, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return (progress, losses, loss_note) + (gr.skip(),) * 7
         summary, rows = self.result_view(job.model, session)
         versions, dropdown = self.versions_view(model, session)
         self.ensure_scoring(self.workspace(session), job.model)  # a promoted version scores the queue again
-        return (progress, losses, summary, gr.Dataframe(value=rows, visible=rows is not None), versions, dropdown,
-                self.trend_frame(session), gr.Timer(active=False))
+        return (progress, losses, loss_note, summary, gr.Dataframe(value=rows, visible=rows is not None), versions,
+                dropdown, *self.trend_chart(session), gr.Timer(active=False))
 
     def finetune_panel(self, model: str, session: Session) -> tuple:
-        """Everything the fine-tune tab shows, for page load and model changes."""
+        """Everything the fine-tune tab shows, for page load, model changes and saves → (intro, Fine-tune
+        button, progress, loss chart, loss note, summary, result table, versions, version choices, corrections
+        chart, its note, timer)."""
         job = self.current_job(session)
         summary, rows = self.result_view(model, session)
         versions, dropdown = self.versions_view(model, session)
-        workspace = self.workspace(session)
-        train, heldout = len(workspace.split_ids("train")), len(workspace.split_ids("heldout"))
-        intro = (f"Fine-tunes **{model or '–'}** (the model chosen on the Segment tab) on this workspace's "
-                 f"**{train} train** samples and measures it on the **{heldout} held-out** ones; the new version "
-                 "goes live only if held-out mIoU does not drop.")
+        readiness, button = self.readiness(session)
+        intro = f"Fine-tunes **{model or '–'}** (the model chosen on the Segment tab). {readiness}"
         running = job is not None and job.state.status == "running"
-        return (intro, self._progress_html(job), self.loss_frame(job), summary,
-                gr.Dataframe(value=rows, visible=rows is not None), versions, dropdown, self.trend_frame(session),
+        return (intro, button, self._progress_html(job), *self.loss_chart(job), summary,
+                gr.Dataframe(value=rows, visible=rows is not None), versions, dropdown, *self.trend_chart(session),
                 gr.Timer(active=running))

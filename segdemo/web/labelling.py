@@ -102,6 +102,10 @@ class LabellingHandlers:
                     del self._imports[root]
         summary = describe(report)
         lines = [f"**{summary[:1].upper()}{summary[1:]}** · {datetime.now():%H:%M:%S}"]
+        if report.imported:
+            names = ", ".join(report.imported[:12]) + (f", … and {len(report.imported) - 12} more"
+                                                      if len(report.imported) > 12 else "")
+            lines.append(f"- imported: {names}")
         lines += [f"- skipped `{s.name}`: {s.reason}" for s in report.skipped[:20]]
         if len(report.skipped) > 20:
             lines.append(f"- … and {len(report.skipped) - 20} more")
@@ -159,9 +163,14 @@ class LabellingHandlers:
         ids = [s.id for s in workspace.list_unlabelled()]
         return queue_order(ids, strategy if strategy in STRATEGIES else "uncertainty", scores), scores, version
 
+    EMPTY_QUEUE = ("No images queued. To label a folder image by image, import it on the **Dataset** tab; "
+                   "**Next image** then opens each in turn.")
+
     def queue_status(self, model: str, strategy: str, session) -> str:
         workspace = self.workspace(session)
         order, scores, version = self.queue(workspace, model, strategy)
+        if not order:
+            return self.EMPTY_QUEUE
         scorer = self._scorers.get(str(workspace.root))
         scored = sum(i in scores for i in order)
         text = (f"Queue: **{len(order)} unlabelled** · {STRATEGIES.get(strategy, strategy)} · "
@@ -170,15 +179,19 @@ class LabellingHandlers:
             text += f" · scoring… {scorer.state.done}/{scorer.state.total}"
         return text
 
+    def queue_controls(self, model: str, strategy: str, session) -> tuple:
+        """(queue status, "Save moves on" checkbox): the checkbox shows only while images are queued."""
+        order = self.queue(self.workspace(session), model, strategy)[0]
+        return self.queue_status(model, strategy, session), gr.Checkbox(visible=bool(order))
+
     def next_image(self, model: str, strategy: str, session) -> tuple:
         """Open the queue's next image, segmented by the live model → (view, legend, status, editor, queue
-        status, session, tab)."""
+        status, Image box, Save status, session, tab). An empty queue only says so in the queue status."""
         workspace = self.workspace(session)
         order, scores, _ = self.queue(workspace, model, strategy)
         order = [i for i in order if i != session.sample_id] or order
         if not order:
-            gr.Info("The queue is empty: import images on the Dataset tab.")
-            return (gr.skip(),) * 4 + ("Queue: **empty** · import images on the Dataset tab.", session, gr.skip())
+            return (gr.skip(),) * 4 + (self.EMPTY_QUEUE, gr.skip(), gr.skip(), session, gr.skip())
         sample_id = order[0]
         meta = workspace.sample_meta(sample_id)
         try:
@@ -191,25 +204,34 @@ class LabellingHandlers:
             segments = segments.result()
         except (StoreError, OSError, WeightsError, ValueError) as err:
             gr.Warning(str(err))
-            return (gr.skip(),) * 5 + (session, gr.skip())
+            return (gr.skip(),) * 7 + (session, gr.skip())
         session.image, session.prediction, session.corrected = image, prediction.mask, None
         session.confidence = prediction.confidence
         session.model, session.version, session.source_name = model, predictor.version, meta.source_name
         session.sample_id, session.token = sample_id, uuid.uuid4().hex
         score = scores.get(sample_id)
         why = f"uncertainty {score:.3f}" if score is not None else "not scored yet"
-        status = (f"**Next: {sample_id}** ({why}; {len(order) - 1} more in the queue) · segmented by "
-                  f"**{model} · {predictor.version}** in {ms:.0f} ms")
+        status = (f"**Next: {session.image_name}** (queued sample {sample_id}, {why}; {len(order) - 1} more in the "
+                  f"queue) · segmented by **{model} · {predictor.version}** in {ms:.0f} ms")
         self.ensure_scoring(workspace, model)
+        box, save_status = self.image_panels(session)
         return (self._view(session), self._legend(session, f"Share of pixels · {model} · {predictor.version}"), status,
-                self.editor_payload(session, segments), self.queue_status(model, strategy, session), session,
-                gr.Tabs(selected="segment"))
+                self.editor_payload(session, segments), self.queue_status(model, strategy, session), box,
+                save_status, session, gr.Tabs(selected="segment"))
 
-    def save_then_next(self, move_on: bool, model: str, strategy: str, session) -> tuple:
-        """After a save: open the next image when "Save moves on" is ticked and the save landed."""
+    def save_then_next(self, move_on: bool, model: str, strategy: str, saved_status: str, session) -> tuple:
+        """After a save: open the next queued image when "Save moves on" is ticked, the save landed and images
+        are queued; the Save status keeps the save's line and names the image opened. Otherwise changes nothing
+        and says nothing."""
+        skip = (gr.skip(),) * 7 + (session, gr.skip())
         if not move_on or session.corrected is None or not session.sample_id:
-            return (gr.skip(),) * 5 + (session, gr.skip())
-        return self.next_image(model, strategy, session)
+            return skip
+        if not [i for i in self.queue(self.workspace(session), model, strategy)[0] if i != session.sample_id]:
+            return skip
+        outputs = list(self.next_image(model, strategy, session))
+        if isinstance(outputs[6], str):
+            outputs[6] = f"{saved_status}\n\nMoved on: {outputs[6]}"
+        return tuple(outputs)
 
     def samples_table(self, model: str, strategy: str, session) -> list[list[str]]:
         """One row per sample: id, state (unlabelled / corrected / held out), queue position, uncertainty."""

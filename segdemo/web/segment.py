@@ -1,5 +1,9 @@
-"""Handlers of the Segment & correct tab: segment an upload, the editor's payload, the Result view (overlay,
-confidence, mask; opacity), and saving the corrected mask; plus the synthetic example images.
+"""Handlers of the Segment & correct tab: segment an upload, the editor's payload, the Views panel (overlay,
+confidence, mask; opacity), the panels that name the image in the editor, and saving the corrected mask; plus the
+drawn example images.
+
+One image is current at a time: the one in the editor. Every handler that opens an image (Segment, Next image,
+Open in editor) names it the same way (:attr:`Session.image_name`) in the Image box, the statuses and the editor.
 
 A mixin of the app's handler class: it uses ``self.workspace(session)``, ``self.predictors``, ``self._view`` and
 ``self._legend`` from :class:`segdemo.web.state.AppState` and ``self.smart_payload`` from the labelling handlers.
@@ -31,11 +35,16 @@ VIEWS = ("Overlay", "Confidence", "Mask")
 EXAMPLES_DIR = Path(tempfile.gettempdir()) / "segdemo-examples"
 
 
+EXAMPLES_NOTE = ("Drawn, because no street photo that may be shipped is at hand. The model learned from real "
+                 "photos and errs on drawings: upload a photo to see what it can do.")
+
+
 def ensure_examples(directory: Path = EXAMPLES_DIR) -> list[str]:
-    """Three synthetic street scenes drawn by ``segdemo.ui.street_scene`` (written once, then reused)."""
+    """Three street scenes drawn by ``segdemo.ui.street_scene`` (written once, then reused); the file names say
+    they are drawings."""
     paths = []
     for seed in range(3):
-        path = directory / f"street-{seed + 1}.png"
+        path = directory / f"drawing-street-{seed + 1}.png"
         if not path.is_file():
             buffer = io.BytesIO()
             Image.fromarray(ui.street_scene(seed)).save(buffer, format="PNG")
@@ -86,17 +95,19 @@ class SegmentHandlers:
             raise gr.Error(f"The weights of {model} cannot be used: {err}", title="Model unavailable") from None
         except ValueError as err:  # unknown model, image smaller than the model's minimum
             raise gr.Error(f"{name or 'This image'}: {err}", title="Cannot segment") from None
+        same = session.image is not None and np.array_equal(session.image, rgb)
+        if not (same and session.sample_id):  # the same sample (e.g. a queued image) keeps its id and name
+            session.sample_id, session.source_name = None, name
         session.image, session.prediction, session.corrected = rgb, prediction.mask, None
         session.confidence = prediction.confidence
-        session.model, session.version, session.source_name = model, predictor.version, name
-        session.sample_id, session.token = None, uuid.uuid4().hex
+        session.model, session.version, session.token = model, predictor.version, uuid.uuid4().hex
         height, width = prediction.mask.shape
         note = ""
         if predictor.version == "untrained":
             note = " · ⚠ no trained weights for this model yet: expect noise until it is fine-tuned"
         elif predictor.version.endswith("new head"):
             note = " · ⚠ classifier untrained for this label set: correct a few masks, then fine-tune"
-        status = (f"**{model} · {predictor.version}** segmented *{name or 'image'}* ({width}×{height}) in "
+        status = (f"**{model} · {predictor.version}** segmented **{session.image_name}** ({width}×{height}) in "
                   f"{ms:.0f} ms · mean confidence {float(prediction.confidence.mean()):.2f}{note}")
         caption = f"Share of pixels · {model} · {predictor.version}"
         return self._view(session), self._legend(session, caption), status, session
@@ -107,7 +118,7 @@ class SegmentHandlers:
         if session is None or session.image is None or session.prediction is None:
             return ""
         corrected = session.corrected if session.corrected is not None else session.prediction
-        title = f"{session.sample_id or session.source_name or 'image'} · {session.model} {session.version}"
+        title = f"{session.image_name} · {session.model} {session.version}"
         return ui.painter_payload(session.image, session.prediction, corrected, self.workspace(session).labels,
                                   token=session.token, title=title, **self.smart_payload(session, segments))
 
@@ -124,41 +135,82 @@ class SegmentHandlers:
         session.view = view if view in VIEWS else "Overlay"
         return self._view(session), session
 
-    def save(self, painter_value: str, session: Session) -> tuple[str, Session]:
-        """Store image, prediction and the painter's mask; returns (status markdown, session). Never raises."""
+    @staticmethod
+    def image_chosen(session: Session) -> str:
+        """Status after a new file lands in the Image box: it is not the current image until Segment opens it."""
+        if session.image is None:
+            return "Press **Segment** to open the image in the editor."
+        return (f"New image chosen: press **Segment** to open it in the editor (the editor still shows "
+                f"**{session.image_name}**).")
+
+    def image_panels(self, session: Session, *, with_image: bool = True) -> tuple:
+        """(Image box, Save status) after an image was opened in the editor: both name it, and the Image box
+        shows it (``with_image``; Segment leaves the upload in place and only renames the box)."""
+        if session is None or session.image is None:
+            return gr.skip(), gr.skip()
+        label = session.image_name
+        box = gr.Image(value=self._png_file(session.image, "image"), label=label) if with_image else gr.Image(
+            label=label)
+        return box, self.unsaved_status(session)
+
+    @staticmethod
+    def unsaved_status(session: Session) -> str:
+        kind = "saved sample, re-opened" if session.corrected is not None else "not saved yet"
+        return f"Editing **{session.image_name}** ({kind})."
+
+    def _check_edit(self, painter_value: str, session: Session) -> np.ndarray:
+        """The painter's mask for the session's image; ValueError with the user-facing reason when unusable."""
         if session is None or session.image is None or session.prediction is None:
-            gr.Warning("Nothing to save yet: segment an image first.")
-            return "⚠ Nothing to save yet: segment an image first.", session
+            raise ValueError("Nothing to save yet: segment an image first.")
+        value = ui.decode_painter_value(painter_value)
+        if value.token and value.token != session.token:
+            raise ValueError("The editor shows a different image than the one last segmented; segment it again "
+                             "before saving.")
+        if value.mask.shape != session.prediction.shape:
+            raise ValueError(f"The edited mask is {value.mask.shape[1]}×{value.mask.shape[0]} but the image is "
+                             f"{session.prediction.shape[1]}×{session.prediction.shape[0]}; nothing was saved.")
+        return value.mask
+
+    def save(self, painter_value: str, session: Session) -> tuple[str, Session]:
+        """Store image, prediction and the painter's mask → (one status line for the Save status, session).
+        Never raises; a refused save warns and says why."""
         try:
-            value = ui.decode_painter_value(painter_value)
+            mask = self._check_edit(painter_value, session)
         except ValueError as err:
             gr.Warning(str(err))
             return f"⚠ {err}", session
-        if value.token and value.token != session.token:
-            message = "The editor shows a different image than the one last segmented; segment it again before saving."
-            gr.Warning(message)
-            return f"⚠ {message}", session
-        if value.mask.shape != session.prediction.shape:
-            message = (f"The edited mask is {value.mask.shape[1]}×{value.mask.shape[0]} but the image is "
-                       f"{session.prediction.shape[1]}×{session.prediction.shape[0]}; nothing was saved.")
-            gr.Warning(message)
-            return f"⚠ {message}", session
-        workspace = self.workspace(session)
         try:
-            meta = workspace.save_sample(session.image, session.prediction, value.mask, model=session.model,
-                                         weights_version=session.version, source_name=session.source_name,
-                                         sample_id=session.sample_id)
-        except StoreError as err:
-            gr.Warning(str(err))
-            return f"⚠ Not saved: {err}", session
-        except OSError as err:
+            meta = self.workspace(session).save_sample(
+                session.image, session.prediction, mask, model=session.model, weights_version=session.version,
+                source_name=session.source_name, sample_id=session.sample_id)
+        except (StoreError, OSError) as err:
             gr.Warning(f"Not saved: {err}")
             return f"⚠ Not saved: {err}", session
-        session.sample_id, session.corrected = meta.id, value.mask
-        samples = workspace.list_samples()
+        session.sample_id, session.corrected = meta.id, mask
+        return self._saved_line(meta, session), session
+
+    def _saved_line(self, meta, session: Session) -> str:
+        """``✓ Saved <name> as <id> to <split> · corrected pixels · workspace counts · time``."""
+        samples = self.workspace(session).list_samples()
         train = sum(s.split == "train" for s in samples)
         split = "held-out" if meta.split == "heldout" else "train"
-        status = (f"✓ Saved **{meta.id}** to the **{split}** split · {meta.changed_pixels:,} pixels corrected "
-                  f"({meta.changed_fraction * 100:.2f}%) · workspace: {len(samples)} samples "
-                  f"({train} train, {len(samples) - train} held-out) · {datetime.now():%H:%M:%S}")
-        return status, session
+        saved_as = "" if meta.id == session.image_name else f" as sample **{meta.id}**"
+        return (f"✓ Saved **{session.image_name}**{saved_as} to the **{split}** split · "
+                f"{meta.changed_pixels:,} pixels corrected ({meta.changed_fraction * 100:.2f}%) · workspace: "
+                f"{ui.plural(len(samples), 'sample')} ({train} train, {len(samples) - train} held-out) · "
+                f"{datetime.now():%H:%M:%S}")
+
+    def segmented_panels(self, session: Session) -> tuple:
+        """(Image box, Save status) after Segment: the upload stays in the box, which now names the image."""
+        return self.image_panels(session, with_image=False)
+
+    def image_changed(self, image: Any, session: Session) -> str:
+        """Status after the Image box changed: a file that is not the editor's image waits for Segment."""
+        path, _ = _file_path(image)
+        if not path or session is None:
+            return gr.skip()
+        try:
+            same = session.image is not None and np.array_equal(read_rgb(path), session.image)
+        except ImageError:
+            same = False  # Segment will say what is wrong with it
+        return gr.skip() if same else self.image_chosen(session)

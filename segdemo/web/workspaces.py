@@ -19,11 +19,11 @@ class WorkspaceHandlers:
     """Label sets and workspaces (mixed into the app's handler class)."""
 
     def labels_view(self, session: Session) -> list[list[str]]:
-        """One row per class (index, editor key, name, colour), then void."""
+        """One row per class (number from 1, editor key, name, colour, value in mask PNGs), then void."""
         labels = self.workspace(session).labels
-        rows = [[str(i), (str(i + 1) if i < 9 else ("0" if i == 9 else "")), name, color]
+        rows = [[str(i + 1), ui.class_key(i), name, color, str(i)]
                 for i, (name, color) in enumerate(zip(labels.names, labels.hex_colors()))]
-        rows.append([str(labels.ignore_index), "", "void (ignored)", "#000000"])
+        rows.append(["", "", "void (ignored)", "#000000", str(labels.ignore_index)])
         return rows
 
     def workspace_choices(self) -> list[tuple[str, str]]:
@@ -43,28 +43,33 @@ class WorkspaceHandlers:
         """(info markdown, label table, workspace dropdown) for the Label set tab."""
         workspace = self.workspace(session)
         labels = workspace.labels
+        keys = "Keys 1–9 and 0 pick classes 1–10 in the editor" + (
+            ", Shift+1–0 classes 11–20" if labels.num_classes > 10 else "") + (
+            "; the others are picked by clicking" if labels.num_classes > 20 else "")
         info = (f"Working in `{workspace.root}` · label set **{labels.name}**: {labels.num_classes} classes. "
-                "Masks store "
-                "the class index; **255 = void** (ignored in training and metrics). Keys 1–9 and 0 pick the first "
-                "ten classes in the editor.")
+                f"{keys}. Saved mask PNGs store each pixel's class as a value from 0 (class 1) to "
+                f"{labels.num_classes - 1} (class {labels.num_classes}); **{labels.ignore_index} = void** (ignored "
+                "in training and metrics).")
         return (info, ui.labels_table_html(labels),
                 gr.Dropdown(choices=self.workspace_choices(), value=str(workspace.root)))
 
     def _switched(self, session: Session, message: str) -> tuple:
-        """Outputs after a workspace change: the session forgets its image; legend and editor follow the labels."""
+        """Outputs after a workspace change → (message, info, label table, workspace choices, legend, editor, view,
+        Image box, status, Save status, session): the session forgets its image, every panel is emptied; legend and
+        editor follow the labels."""
         session.image = session.prediction = session.corrected = session.confidence = None
         session.sample_id, session.token, session.selected, session.gallery_ids = None, "", None, []
         labels = self.workspace(session).labels
         info, table, dropdown = self.workspace_view(session)
-        return (message, info, table, dropdown, ui.legend_html(labels), "", None,
-                "Workspace switched: upload an image and press **Segment**.", session)
+        return (message, info, table, dropdown, ui.legend_html(labels), "", None, gr.Image(value=None, label="Image"),
+                "Workspace switched: upload an image and press **Segment**.", "", session)
 
     def switch_workspace(self, path: str | None, session: Session) -> tuple:
         """Point this browser session at another workspace listed by :meth:`workspace_choices`."""
         allowed = {value for _, value in self.workspace_choices()}
         if not path or path not in allowed:
             gr.Warning("Choose one of the listed workspaces.")
-            return (gr.skip(),) * 8 + (session,)
+            return (gr.skip(),) * 10 + (session,)
         session.workspace = path
         return self._switched(session, f"Switched to `{path}`.")
 
@@ -73,19 +78,19 @@ class WorkspaceHandlers:
         slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in (name or "").strip().lower()).strip("-_")[:40]
         if not slug:
             gr.Warning("Give the new workspace a name (letters, digits, '-' or '_').")
-            return (gr.skip(),) * 8 + (session,)
+            return (gr.skip(),) * 10 + (session,)
         try:
             labels = ui.parse_classes(classes, name=slug)
         except ValueError as err:
             gr.Warning(f"Classes not understood: {err}")
-            return (f"⚠ Classes not understood: {err}",) + (gr.skip(),) * 7 + (session,)
+            return (f"⚠ Classes not understood: {err}",) + (gr.skip(),) * 9 + (session,)
         base = self.workspace_dir.resolve()
         path = base.parent / f"{base.name}-{slug}"
         try:
             self.add_workspace(path, labels)
         except StoreError as err:
             gr.Warning(str(err))
-            return (f"⚠ {err}",) + (gr.skip(),) * 7 + (session,)
+            return (f"⚠ {err}",) + (gr.skip(),) * 9 + (session,)
         session.workspace = str(path)
         return self._switched(session, f"Created `{path}` with {labels.num_classes} classes and switched to it. "
                                        "The models' classifiers start untrained for these classes: correct a few "
