@@ -24,8 +24,9 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from segdemo.finetune import FinetuneSettings, bench_loop
+from segdemo.finetune import FinetuneSettings
 from segdemo.inference import configure_threads
+from segdemo.session import bench_loop
 
 VARIANTS = {
     "default": {},

@@ -233,8 +233,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 def cmd_bench_loop(args: argparse.Namespace) -> int:
     import tempfile
 
-    from segdemo.finetune import FinetuneSettings, bench_loop
+    from segdemo.finetune import FinetuneSettings
     from segdemo.inference import configure_threads
+    from segdemo.session import bench_loop
 
     configure_threads()
     settings = FinetuneSettings(seconds=args.seconds, seed=args.seed)
@@ -242,14 +243,18 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
         try:
             row = bench_loop(args.model, args.data, args.split, args.n, settings=settings,
                              workspace_dir=args.keep_workspace or scratch, pick=args.pick, start=args.start,
-                             weights=args.weights)
+                             weights=args.weights, fast=not args.no_fast, press=not args.no_button)
         except ValueError as err:
             raise CommandError(str(err)) from err
     print(f"{row['model']} on {args.data} [{args.split}]: {row['n']} corrected, {row['scored']} scored; "
-          f"mIoU {row['miou_before']:.4f} -> {row['miou_after']:.4f} "
-          f"({'promoted ' + str(row['version']) if row['promoted'] else 'not promoted'}; the new version alone: "
-          f"{row['miou_candidate']:.4f}), fine-tune {row['seconds']:.1f}s")
-    print(f"guard: {row['explanation']}")
+          f"mIoU {row['miou_before']:.4f} -> {row['miou_saves']:.4f} after the saves"
+          + (f" ({row['fast_promoted']} of {row['fast_updates']} fast updates went live, median "
+             f"{row['save_to_learned_median_s']} s)" if row["fast"] else " (no fast learner)"))
+    if row["button"] is not None:
+        print(f"Fine-tune: mIoU -> {row['miou_after']:.4f} "
+              f"({'promoted ' + str(row['button']['version']) if row['promoted'] else 'not promoted'}; "
+              f"the new version alone: {row['miou_candidate']:.4f}), {row['seconds']:.1f}s")
+        print(f"guard: {row['explanation']}")
     if args.json:
         _print_json(row)
     return 0
@@ -268,14 +273,17 @@ def cmd_bench_session(args: argparse.Namespace) -> int:
         try:
             row = bench_session(args.model, args.data, args.split, images=args.images, every=args.every,
                                 order=args.order, start=args.start, settings=settings, workspace_dir=scratch,
-                                weights=args.weights)
+                                weights=args.weights, fast=not args.no_fast)
         except ValueError as err:
             raise CommandError(str(err)) from err
     for tune in row["finetunes"]:
         print(f"fine-tune after {tune['after']:>3} images: {tune['seconds']:5.1f}s, "
               f"{'promoted' if tune['promoted'] else 'not promoted'} ({tune['verdict']})")
+    if row["fast"]:
+        print(f"fast learner: {row['fast_promoted']} of {row['fast_updates']} updates went live; save -> learned "
+              f"median {row['save_to_learned_median_s']} s, max {row['save_to_learned_max_s']} s")
     print(f"{row['model']} on {args.data} [{args.split}], {row['images']} images ({row['order']}), fine-tune every "
-          f"{row['every']}: effort {row['effort']:.3f} vs {row['effort_no_loop']:.3f} without the loop "
+          f"{row['every'] or 'never'}: effort {row['effort']:.3f} vs {row['effort_no_loop']:.3f} without the loop "
           f"(ratio {row['effort_ratio']}); last 10 images {row['last10_error'] * 100:.1f} % wrong; "
           f"{row['seconds']:.0f}s")
     if args.json:
@@ -401,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--json", action="store_true")
     finetune.set_defaults(run=cmd_finetune)
 
-    loop = commands.add_parser("bench-loop", help="simulate correct -> fine-tune on a dataset split and score it")
+    loop = commands.add_parser("bench-loop", help="simulate correct (fast learner) -> Fine-tune on a split and score it")
     loop.add_argument("--model", required=True)
     loop.add_argument("--data", required=True)
     loop.add_argument("--split", required=True)
@@ -414,6 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     loop.add_argument("--start", type=int, default=0, help="with --pick consecutive: position of the first id")
     loop.add_argument("--seed", type=int, default=0, help="the fine-tune's random seed")
     loop.add_argument("--weights", default=None, help="start from this .safetensors instead of the shipped weights")
+    loop.add_argument("--no-fast", action="store_true", help="no fast learner after each save (the button only)")
+    loop.add_argument("--no-button", action="store_true", help="do not press Fine-tune after the saves")
     loop.add_argument("--json", action="store_true")
     loop.set_defaults(run=cmd_bench_loop)
 
@@ -422,7 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     session.add_argument("--data", required=True)
     session.add_argument("--split", required=True)
     session.add_argument("--images", type=int, default=40, help="images the simulated person works through")
-    session.add_argument("--every", type=int, default=5, help="press Fine-tune after every K saves")
+    session.add_argument("--every", type=int, default=5, help="press Fine-tune after every K saves (0: never)")
+    session.add_argument("--no-fast", action="store_true", help="no fast learner after each save (the button only)")
     session.add_argument("--order", choices=("sequential", "spread", "shuffled", "uncertainty"), default="sequential")
     session.add_argument("--start", type=int, default=0,
                          help="--order sequential: position of the first id; shuffled: the shuffle's seed")

@@ -1,8 +1,9 @@
 """Fine-tune the live model of a workspace on its corrected samples, in the background, with proof.
 
-The job trains on the workspace's ``train`` samples, measures held-out mIoU before and after, writes a new
-version ``checkpoints/<model>/vN`` and promotes it only if held-out mIoU did not get worse. One job runs
-per workspace at a time; segmentation is untouched while it runs.
+The job trains the whole network on the workspace's ``train`` samples, measures the live model and the result on
+the held-out samples, writes a new version ``checkpoints/<model>/vN`` and promotes it only if the guard
+(:mod:`segdemo.guard`) says so. One job runs per workspace at a time; segmentation is untouched while it runs.
+The fast learner (:mod:`segdemo.learner`) updates only the model's top after each save and waits for the job.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import torch
 from filelock import FileLock, Timeout
 
 from segdemo.data import BASE_SIZE, Augment, SegmentationDataset
-from segdemo.guard import Decision, decide
+from segdemo.evidence import recent_matrix, trained_classes
+from segdemo.guard import Decision, decide, learning_classes
 from segdemo.inference import Predictor
 from segdemo.models.fuse import fold_batchnorm
 from segdemo.models import SegmentationModel, build_model, shipped_weights
@@ -323,8 +325,10 @@ class FinetuneJob:
             after = evaluate(Predictor(model, labels=labels, mean=live.mean, std=live.std,
                                        base_size=augment.base_size), heldout_set)
         version = workspace.next_version(self.model)
-        decision = decide(before["image_miou"], after["image_miou"], before["image_errors"], after["image_errors"],
-                          untrained_head=live.new_head)
+        learning = learning_classes(recent_matrix(workspace),
+                                    trained_classes(workspace, self.model, live.entry, new_head=live.new_head))
+        decision = decide(np.array(before["matrix"]), np.array(after["matrix"]), images=len(heldout_ids),
+                          names=labels.names, learning=learning, untrained_head=live.new_head)
         promoted = decision.promote
         save_weights(model, workspace.checkpoint_dir(self.model) / f"{version}.safetensors", model_name=self.model,
                      labels=labels, input_scale=model.input_scale, base_size=augment.base_size,
@@ -377,16 +381,6 @@ def describe(result: FinetuneResult) -> str:
 
 
 
-def evenly_spaced(ids: list[str], n: int) -> list[str]:
-    """``n`` ids spread over the sorted list: index round(i * (len - 1) / (n - 1)) for i = 0 … n-1."""
-    ordered = sorted(ids)
-    if n < 1 or n > len(ordered):
-        raise ValueError(f"cannot pick {n} of {len(ordered)} ids")
-    if n == 1:
-        return [ordered[0]]
-    return list(dict.fromkeys(ordered[round(i * (len(ordered) - 1) / (n - 1))] for i in range(n)))
-
-
 def start_from(workspace: Workspace, model: str, weights: str | Path) -> str:
     """Make ``weights`` (a ``.safetensors``/``.json`` pair) the live model of ``workspace`` as a new version,
     as if a fine-tune had produced it; the benchmarks start from weights other than the shipped ones this way."""
@@ -400,70 +394,3 @@ def start_from(workspace: Workspace, model: str, weights: str | Path) -> str:
                  std=entry.std, version=version, meta={"parent": SHIPPED, "source": str(entry.file)})
     workspace.set_live(model, version)
     return version
-
-
-def pick_ids(ids: list[str], n: int, pick: str, start: int = 0) -> list[str]:
-    """``n`` of ``ids``: "spread" (evenly spaced over the sorted ids) or "consecutive" (``n`` in a row from
-    position ``start`` of the sorted ids: one scene)."""
-    if pick == "spread":
-        return evenly_spaced(ids, n)
-    if pick == "consecutive":
-        ordered = sorted(ids)
-        if not 0 <= start <= len(ordered) - n:
-            raise ValueError(f"cannot take {n} consecutive ids from position {start} of {len(ordered)}")
-        return ordered[start:start + n]
-    raise ValueError(f"pick must be 'spread' or 'consecutive', not {pick!r}")
-
-
-def bench_loop(model: str, data: str | Path, split: str, n: int, *, settings: FinetuneSettings | None = None,
-               workspace_dir: str | Path, pick: str = "spread", start: int = 0,
-               weights: str | Path | None = None) -> dict:
-    """Simulate a user: save ``n`` ids of ``split`` (ground truth as the corrections) into a fresh workspace
-    exactly as the Save button does, fine-tune with the button's defaults, and score the live model on the
-    remaining ids before and after. Fractions in [0, 1]; ``seconds`` is the fine-tune's wall time.
-
-    ``pick``/``start``: see :func:`pick_ids`; ``weights`` starts from those instead of the shipped weights.
-    ``miou_candidate`` scores the new version whether or not the
-    guard promoted it (``miou_after`` is the live model's: the candidate's if promoted, else the old one's).
-    """
-    from segdemo.data import image_path, mask_path, read_mask, split_ids
-    from segdemo.fileio import read_rgb
-    from segdemo.labels import dataset_labels
-
-    labels = dataset_labels(data)
-    ids = split_ids(data, split)
-    chosen = pick_ids(ids, n, pick, start)
-    remaining = sorted(set(ids) - set(chosen))
-    if not remaining:
-        raise ValueError(f"split {split!r} has no ids left to score after picking {n}")
-    workspace = Workspace(workspace_dir, labels=labels)
-    if weights is not None:
-        start_from(workspace, model, weights)
-    predictor = load_live(workspace, model).predictor(workspace, model)
-    for sample_id in chosen:
-        image = read_rgb(image_path(data, sample_id))
-        workspace.save_sample(image, predictor.predict(image).mask, read_mask(mask_path(data, sample_id), labels),
-                              model=model, weights_version=predictor.version, source_name=sample_id)
-    scoring_set = SegmentationDataset(data, remaining, labels=labels)
-    before = evaluate(predictor, scoring_set)
-    started = time.monotonic()
-    result = FinetuneJob(workspace, model, settings).run()
-    seconds = time.monotonic() - started
-    after = evaluate(load_live(workspace, model).predictor(workspace, model), scoring_set)
-    candidate = after
-    if not result.promoted:
-        entry = WeightsEntry.from_json(workspace.checkpoint_dir(model) / f"{result.version}.json")
-        candidate = evaluate(Predictor(build_model(model, weights=entry), labels=labels, mean=entry.mean,
-                                       std=entry.std, base_size=entry.base_size), scoring_set)
-    return {
-        "model": model, "data": str(data), "split": split, "n": n, "pick": pick, "start": start,
-        "seed": (settings or FinetuneSettings()).seed, "scored": len(remaining),
-        "miou_before": before["miou"], "miou_after": after["miou"], "miou_candidate": candidate["miou"],
-        "pixel_acc_before": before["pixel_acc"], "pixel_acc_after": after["pixel_acc"],
-        "seconds": round(seconds, 2), "train_seconds": result.seconds, "promoted": result.promoted,
-        "version": result.version, "stopped": result.stopped, "guard": result.decision.to_dict(),
-        "explanation": result.decision.explain(result.live_name),
-        "train_samples": len(result.train_ids), "heldout_samples": len(result.heldout_ids),
-        "heldout_miou_before": result.before["miou"], "heldout_miou_after": result.after["miou"],
-        "per_class_iou_before": before["per_class_iou"], "per_class_iou_after": after["per_class_iou"],
-    }

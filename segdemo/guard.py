@@ -1,87 +1,167 @@
-"""The promotion guard: does a fine-tuned version go live? Decided on paired, per-image evidence.
+"""The promotion guard: does a new version go live? Decided on evidence pooled over images.
 
-Each held-out image is scored by both the live model and the candidate: its mIoU (the zoo's metric, on the
-classes the image shows) and its error (the share of its non-void pixels the model gets wrong: what a person
-would repaint). The candidate goes live only when the paired mIoU gains say it is better beyond their own
-noise, on enough images, and no image got much worse to repaint.
+Both learners (the fast learner after each Save, the Fine-tune job) hand the guard one confusion matrix of the
+live model and one of the candidate, each summed over the held-out images (never trained on): the zoo's mIoU
+from one matrix, and the pixel error (the share of non-void pixels a person would repaint). A mean of per-image
+mIoUs is not used: one small spurious blob of a third class drops an image's own mIoU by a third, which punishes
+exactly the step of learning a new class.
+
+Held-out images lag behind what the user works on now, so the guard also takes the classes the live model is
+*learning*: classes in the recent corrections that it was never trained on, or kept getting wrong when it
+predicted them (test-then-train: each saved sample was scored by the live model before anything trained on it;
+see :func:`learning_classes`). Such a class cannot block its own learning: the candidate then only has to keep
+the other classes (no IoU loss beyond ``FORGET_TOLERANCE``) and not add more than ``ERROR_TOLERANCE`` of
+pixels to repaint on the held-out images. Forgetting elsewhere is refused through ``drift``: the share of pixels
+whose class the candidate changes on the workspace's unlabelled images, which no correction speaks for.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
 
 MIN_IMAGES = 3
-"""Fewer held-out images than this are too few to tell: the candidate is kept but not promoted."""
-MAX_REGRESSION = 0.05
-"""A candidate that makes any held-out image's error grow by this much (share of pixels) is not promoted."""
+"""Fewer held-out images than this are too few to tell a refinement (no class being learned) from noise."""
+CLEAR_GAIN = 0.05
+"""On fewer than MIN_IMAGES images, a refinement goes live only when mIoU gains this and pixel error falls by
+half of it: clearly better even on little evidence."""
+GAIN = 0.003
+"""A refinement goes live when pooled mIoU gains at least this and the pixel error does not grow, or when the
+pixel error falls by at least this and mIoU does not fall by more than TIE."""
 TIE = 0.002
-"""Per-image mIoU gains within ±TIE count as ties."""
+"""Changes of pooled mIoU or pixel error within ±TIE count as ties."""
+FORGET_TOLERANCE = 0.03
+"""While learning a class, the mean IoU of the held-out images' other classes may fall by at most this."""
+ERROR_TOLERANCE = 0.02
+"""While learning a class, the held-out pixel error may grow by at most this (share of pixels)."""
+MAX_DRIFT = 0.08
+"""A candidate that changes the class of more than this share of the unlabelled images' pixels, without a class
+to learn that would explain it, is refused as forgetting."""
+LEARNING_MIN_SHARE = 0.01
+"""A class counts as being learned only where it covers at least this share of the recent corrections' pixels."""
+LEARNING_MAX_RECALL = 0.5
+"""... and the live model found less than this share of its pixels in them (or was never trained on it)."""
+
+
+def scores(matrix: np.ndarray, classes: list[int] | None = None) -> dict:
+    """A (K, K) confusion matrix (rows truth, columns prediction) → ``miou`` over ``classes`` (default: those in
+    the truth or the prediction), ``error`` (share of pixels wrong), ``iou`` per class (None where absent)."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    true_positive = np.diag(matrix)
+    union = matrix.sum(0) + matrix.sum(1) - true_positive
+    iou = [float(tp / u) if u > 0 else None for tp, u in zip(true_positive, union)]
+    chosen = [c for c in range(len(iou)) if iou[c] is not None] if classes is None else classes
+    values = [iou[c] if iou[c] is not None else 0.0 for c in chosen]
+    total = matrix.sum()
+    return {"miou": float(np.mean(values)) if values else 0.0,
+            "error": float(1 - true_positive.sum() / total) if total else 0.0, "iou": iou}
+
+
+def learning_classes(recent: np.ndarray, trained: set[int] | None) -> list[int]:
+    """Classes the live model is learning, from ``recent``: the confusion matrix of its predictions on the
+    latest saved samples, each made before anything trained on that sample. A class qualifies when it covers
+    at least LEARNING_MIN_SHARE of those pixels and the live model was never trained on it (not in
+    ``trained``; None means trained on every class) or found less than LEARNING_MAX_RECALL of it."""
+    recent = np.asarray(recent, dtype=np.float64)
+    total = recent.sum()
+    if not total:
+        return []
+    truth = recent.sum(1)
+    found = np.diag(recent) / np.maximum(truth, 1)
+    return [c for c in range(len(truth)) if truth[c] / total >= LEARNING_MIN_SHARE
+            and ((trained is not None and c not in trained) or found[c] < LEARNING_MAX_RECALL)]
 
 
 @dataclass(frozen=True)
 class Decision:
-    """``verdict``: "better", "worse", "unclear", "too few" or "new classifier"; ``gain``: mean per-image mIoU
-    gain (> 0 is better) and ``spread`` its standard error; ``wins``/``losses``: images better / worse by more
-    than TIE; ``worst``: the largest per-image error increase (share of pixels, ≥ 0)."""
+    """``verdict``: "new classifier", "learning", "better", "worse", "forgets", "unclear" or "too few".
+
+    ``miou_before``/``miou_after`` and ``error_before``/``error_after``: pooled over the ``images`` held-out
+    images (fractions); ``kept_change``: mean IoU change of the classes not being learned; ``drift``: share of
+    unlabelled pixels whose class changed (None when there were none); ``learning``: names of the classes
+    being learned."""
 
     promote: bool
     verdict: str
     images: int
-    gain: float
-    spread: float
-    wins: int
-    losses: int
-    worst: float
+    miou_before: float
+    miou_after: float
+    error_before: float
+    error_after: float
+    kept_change: float
+    drift: float | None = None
+    learning: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def gain(self) -> float:
+        return self.miou_after - self.miou_before
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "gain": self.gain}
 
     def explain(self, live: str) -> str:
         """Why the candidate did or did not go live, for the UI and the CLI; ``live`` names the live version."""
-        evidence = (f"{self.gain * 100:+.1f} mIoU points per image on {self.images} held-out image"
-                    f"{'' if self.images == 1 else 's'} ({self.wins} better, {self.losses} worse)")
+        evidence = (f"held-out mIoU {self.miou_before:.3f} → {self.miou_after:.3f}, pixels wrong "
+                    f"{self.error_before * 100:.1f} → {self.error_after * 100:.1f} % on {self.images} image"
+                    f"{'' if self.images == 1 else 's'}")
+        if self.drift is not None:
+            evidence += f"; {self.drift * 100:.1f} % of unlabelled pixels change"
+        learning = ", ".join(self.learning)
         if self.verdict == "new classifier":
-            return f"{evidence}: promoted, the live classifier had never been trained for these classes"
+            return f"promoted: {live} had never been trained for these classes"
+        if self.verdict == "learning":
+            return f"{evidence}: promoted, learning {learning} (wrong on your recent saves)"
         if self.verdict == "better":
-            return f"{evidence}: better beyond noise (±{self.spread * 100:.1f}), promoted"
+            return f"{evidence}: better, promoted"
         if self.verdict == "too few":
-            return (f"{evidence}: too few to tell (at least {MIN_IMAGES} needed) — kept {live} live; "
+            return (f"{evidence}: too few held-out images to tell (at least {MIN_IMAGES}) — kept {live} live; "
                     "promote anyway?")
+        if self.verdict == "forgets":
+            return f"{evidence}: forgets what {live} knew — kept {live} live; promote anyway?"
         if self.verdict == "unclear":
-            reason = (f"one image has {self.worst * 100:.1f} % more pixels wrong" if self.worst > MAX_REGRESSION
-                      else f"within noise (±{self.spread * 100:.1f})")
-            return f"{evidence}: {reason} — kept {live} live; promote anyway?"
+            return f"{evidence}: no clear change — kept {live} live; promote anyway?"
         return f"{evidence}: worse — kept {live} live"
 
 
-def decide(before_miou: list[float], after_miou: list[float], before_errors: list[float] | None = None,
-           after_errors: list[float] | None = None, *, untrained_head: bool = False) -> Decision:
-    """Decide on per-image scores in [0, 1] of the live model (``before_*``) and the candidate (``after_*``),
-    image by image in the same order; the errors are optional (no regression check without them).
+def decide(live: np.ndarray, candidate: np.ndarray, *, images: int, names: tuple[str, ...] | list[str],
+           learning: list[int] = (), drift: float | None = None, untrained_head: bool = False) -> Decision:
+    """Decide on the pooled held-out confusion matrices (K, K) of the live model and the candidate.
 
-    Promote when the live classifier was never trained (any training beats it), or when there are at least
-    MIN_IMAGES images, the mean mIoU gain exceeds one standard error of the paired gains, and no image's error
-    grew by more than MAX_REGRESSION. A mean gain ≤ 0 is "worse"; otherwise "unclear" or "too few".
+    Promote when the live classifier was never trained ("new classifier"); when classes are being learned
+    (``learning``) and the candidate keeps the other classes within FORGET_TOLERANCE and the pixel error within
+    ERROR_TOLERANCE ("learning"; with no held-out image yet it is promoted on the recent evidence alone); or,
+    with no class being learned, when mIoU gains GAIN without more pixel error, or pixel error falls by GAIN
+    without an mIoU loss beyond TIE, on at least MIN_IMAGES images (on fewer, only a clear gain of CLEAR_GAIN),
+    and the candidate moves at most MAX_DRIFT of the unlabelled pixels ("better"). mIoU is over the classes
+    either model predicts or the truth shows.
     """
-    if len(before_miou) != len(after_miou) or (before_errors or after_errors) and not (
-            len(before_errors or ()) == len(after_errors or ()) == len(before_miou)):
-        raise ValueError("every list must hold one score per held-out image, in the same order")
-    gains = [a - b for b, a in zip(before_miou, after_miou)]
-    n = len(gains)
-    mean = sum(gains) / n if n else 0.0
-    spread = math.sqrt(sum((g - mean) ** 2 for g in gains) / (n - 1) / n) if n > 1 else float("inf")
-    wins, losses = sum(g > TIE for g in gains), sum(g < -TIE for g in gains)
-    worst = max([0.0] + [a - b for b, a in zip(before_errors or (), after_errors or ())])
+    live, candidate = np.asarray(live), np.asarray(candidate)
+    if live.shape != candidate.shape or live.ndim != 2 or live.shape[0] != live.shape[1]:
+        raise ValueError("live and candidate need confusion matrices of the same (K, K) shape")
+    present = [c for c in range(live.shape[0])
+               if live[c].sum() or live[:, c].sum() or candidate[c].sum() or candidate[:, c].sum()]
+    before, after = scores(live, present), scores(candidate, present)
+    kept = [c for c in range(live.shape[0]) if live[c].sum() and c not in learning]
+    kept_before, kept_after = scores(live, kept), scores(candidate, kept)
+    kept_change = kept_after["miou"] - kept_before["miou"] if kept else 0.0
+    miou_gain, error_gain = after["miou"] - before["miou"], before["error"] - after["error"]
+    drifted = drift is not None and drift > MAX_DRIFT
     if untrained_head:
         verdict = "new classifier"
-    elif n and mean <= 0:
-        verdict = "worse"
-    elif n < MIN_IMAGES:
+    elif learning and (not images or kept_change >= -FORGET_TOLERANCE and -error_gain <= ERROR_TOLERANCE):
+        verdict = "learning"
+    elif learning:
+        verdict = "forgets"
+    elif images < MIN_IMAGES and not (images and miou_gain >= CLEAR_GAIN and error_gain >= CLEAR_GAIN / 2):
         verdict = "too few"
-    elif mean > spread and worst <= MAX_REGRESSION:
-        verdict = "better"
+    elif (miou_gain >= GAIN and error_gain >= -TIE) or (error_gain >= GAIN and miou_gain >= -TIE):
+        verdict = "forgets" if drifted else "better"
+    elif miou_gain <= TIE and error_gain <= TIE and min(miou_gain, error_gain) < -TIE:
+        verdict = "worse"
     else:
         verdict = "unclear"
-    return Decision(promote=verdict in ("better", "new classifier"), verdict=verdict, images=n, gain=mean,
-                    spread=spread if math.isfinite(spread) else 0.0, wins=wins, losses=losses, worst=worst)
+    return Decision(promote=verdict in ("new classifier", "learning", "better"), verdict=verdict, images=images,
+                    miou_before=before["miou"], miou_after=after["miou"], error_before=before["error"],
+                    error_after=after["error"], kept_change=kept_change, drift=drift,
+                    learning=tuple(names[c] for c in learning))

@@ -39,6 +39,12 @@ class Prediction:
     confidence: np.ndarray
 
 
+def to_prediction(logits: torch.Tensor) -> Prediction:
+    """Class logits (K, H, W) → the Prediction: argmax class and its softmax probability."""
+    probability, mask = logits.softmax(0).max(0)
+    return Prediction(mask=mask.to(torch.uint8).numpy(), confidence=probability.float().numpy())
+
+
 class Predictor:
     """A model in eval mode with its label set and input normalisation, ready for fast CPU inference.
 
@@ -80,22 +86,27 @@ class Predictor:
         """RGB uint8 arrays (H, W, 3) → one Prediction each, at each image's own size."""
         results = []
         for image in images:
-            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-                raise ValueError(f"expected an RGB uint8 array (H, W, 3), got {image.dtype} {image.shape}")
             height, width = image.shape[:2]
-            if min(height, width) < MIN_INPUT_SIZE:
-                raise ValueError(f"image is {width}x{height}: at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE} pixels needed")
-            x = normalize(torch.from_numpy(image).permute(2, 0, 1), self.mean, self.std)[None]
-            scale = self.model_scale(height, width)
-            if scale != 1.0:
-                size = (max(MIN_INPUT_SIZE, round(height * scale)), max(MIN_INPUT_SIZE, round(width * scale)))
-                x = F.interpolate(x, size=size, mode="bilinear", antialias=scale < 1.0, align_corners=False)
-            logits = self.model(x.contiguous(memory_format=torch.channels_last))
-            if scale != 1.0:
+            logits = self.model(self.model_input(image))
+            if tuple(logits.shape[-2:]) != (height, width):
                 logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
-            probability, mask = logits[0].softmax(0).max(0)
-            results.append(Prediction(mask=mask.to(torch.uint8).numpy(), confidence=probability.float().numpy()))
+            results.append(to_prediction(logits[0]))
         return results
+
+    def model_input(self, image: np.ndarray) -> torch.Tensor:
+        """RGB uint8 (H, W, 3) → the normalised float (1, 3, h, w) batch the model sees, resized by
+        :meth:`model_scale`, channels_last; ValueError for anything else or an image under 16 px."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected an RGB uint8 array (H, W, 3), got {image.dtype} {image.shape}")
+        height, width = image.shape[:2]
+        if min(height, width) < MIN_INPUT_SIZE:
+            raise ValueError(f"image is {width}x{height}: at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE} pixels needed")
+        x = normalize(torch.from_numpy(image).permute(2, 0, 1), self.mean, self.std)[None]
+        scale = self.model_scale(height, width)
+        if scale != 1.0:
+            size = (max(MIN_INPUT_SIZE, round(height * scale)), max(MIN_INPUT_SIZE, round(width * scale)))
+            x = F.interpolate(x, size=size, mode="bilinear", antialias=scale < 1.0, align_corners=False)
+        return x.contiguous(memory_format=torch.channels_last)
 
     def predict_batch(self, images: list[np.ndarray]) -> list[Prediction]:
         """Same-size images run as one batch; mixed sizes fall back to one at a time."""

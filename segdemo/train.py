@@ -106,7 +106,7 @@ def weighted_cross_entropy(logits: torch.Tensor, target: torch.Tensor, class_wei
 def evaluate(predictor: Predictor, dataset: SegmentationDataset) -> dict:
     """Score ``predictor`` on every sample of ``dataset`` at the masks' native size (void ignored);
     ``image_errors`` and ``image_miou`` list each image's :func:`pixel_error` and :func:`image_miou`, in the
-    dataset's order."""
+    dataset's order; ``matrix`` is the pooled (K, K) confusion matrix as nested lists (rows truth)."""
     matrix = ConfusionMatrix(predictor.labels.num_classes, predictor.labels.ignore_index)
     errors, ious = [], []
     labels = predictor.labels
@@ -119,6 +119,7 @@ def evaluate(predictor: Predictor, dataset: SegmentationDataset) -> dict:
     metrics["images"] = len(dataset)
     metrics["image_errors"] = errors
     metrics["image_miou"] = ious
+    metrics["matrix"] = matrix.matrix.tolist()
     return metrics
 
 

@@ -2,6 +2,10 @@
 
 ``foo.safetensors`` is always described by ``foo.json`` beside it. Loading checks the sha256 recorded in the
 entry and refuses a mismatch. No pickles anywhere.
+
+A *partial* entry (the fast learner's versions) holds only some tensors and names its ``base`` in the entry:
+the shipped weights of its model, or a full version file beside it, each with the sha256 it was made from.
+Loading reads the base and overlays the partial tensors, so a partial version loads like any other.
 """
 
 from __future__ import annotations
@@ -80,7 +84,33 @@ class WeightsEntry:
             raise WeightsError(f"{path}: not a valid weights entry: {err}") from err
 
     def load_state_dict(self) -> dict[str, torch.Tensor]:
-        """Verify the sha256 and read the tensors; raise WeightsError on any mismatch or damage."""
+        """Verify the sha256 and read the tensors (over its base's, for a partial entry); raise WeightsError on
+        any mismatch or damage."""
+        state = self._read_tensors()
+        base = self.meta.get("base")
+        if not base:
+            return state
+        full = self.base_entry().load_state_dict()
+        unknown = sorted(set(state) - set(full))
+        if unknown:
+            raise WeightsError(f"{self.file.name} holds tensors its base lacks: {', '.join(unknown[:3])}")
+        full.update(state)
+        return full
+
+    def base_entry(self) -> "WeightsEntry":
+        """The full weights a partial entry overlays; WeightsError if it is missing or not the one it was made from."""
+        base = self.meta.get("base") or {}
+        if base.get("shipped"):
+            entry = shipped_entries().get(self.model)
+            if entry is None:
+                raise WeightsError(f"{self.file.name} builds on the shipped {self.model} weights, which are missing")
+        else:
+            entry = WeightsEntry.from_json(self.file.parent / Path(str(base.get("file", ""))).with_suffix(".json").name)
+        if entry.sha256 != base.get("sha256") or entry.meta.get("base"):
+            raise WeightsError(f"{self.file.name} was made on other base weights than {entry.file.name}")
+        return entry
+
+    def _read_tensors(self) -> dict[str, torch.Tensor]:
         if not self.file.is_file():
             raise WeightsError(f"weights file missing: {self.file}")
         actual = sha256_file(self.file)
@@ -111,6 +141,26 @@ def save_weights(model: torch.nn.Module, path: str | Path, *, model_name: str, l
     entry = WeightsEntry(model=model_name, file=path, sha256=sha256_file(path), labels=labels,
                          input_scale=input_scale, base_size=base_size, mean=tuple(mean), std=tuple(std), version=version,
                          meta=dict(meta or {}))
+    write_entry(entry)
+    return entry
+
+
+def save_partial_weights(model: torch.nn.Module, modules: list[torch.nn.Module], path: str | Path, *,
+                         base: WeightsEntry, shipped: bool, model_name: str, labels: LabelSet, version: str,
+                         meta: dict | None = None) -> WeightsEntry:
+    """Write only the tensors of ``modules`` (submodules of ``model``) as a partial entry over ``base`` (a full
+    entry: the shipped weights when ``shipped``, else a version file in the same folder as ``path``)."""
+    if base.meta.get("base"):
+        raise WeightsError("a partial entry must build on full weights")
+    prefixes = [name + "." for name, module in model.named_modules() if any(module is m for m in modules)]
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()
+             if any(k.startswith(prefix) for prefix in prefixes)}
+    path = Path(path).with_suffix(".safetensors")
+    atomic_write_bytes(path, save_tensors(state))
+    reference = {"shipped": True} if shipped else {"file": base.file.name}
+    entry = WeightsEntry(model=model_name, file=path, sha256=sha256_file(path), labels=labels,
+                         input_scale=base.input_scale, base_size=base.base_size, mean=base.mean, std=base.std,
+                         version=version, meta={**(meta or {}), "base": {**reference, "sha256": base.sha256}})
     write_entry(entry)
     return entry
 

@@ -7,8 +7,8 @@ import torch
 import pytest
 
 from tests.drawing import draw_scene, shared_dataset
-from segdemo.finetune import (FinetuneJob, FinetuneSettings, JobBusy, active_job, bench_loop, blend_weights,
-                              describe, evenly_spaced, load_live, pick_ids)
+from segdemo.finetune import FinetuneJob, FinetuneSettings, JobBusy, active_job, blend_weights, describe, load_live
+from segdemo.session import bench_loop
 from segdemo.data import SegmentationDataset
 from segdemo.labels import LabelSet
 from segdemo.store import StoreError, Workspace
@@ -33,14 +33,6 @@ def workspace(tmp_path):
     return ws
 
 
-def test_pick_ids_spread_and_consecutive():
-    ids = [f"{i:03d}" for i in range(20)]
-    assert pick_ids(ids, 3, "consecutive", start=5) == ["005", "006", "007"]
-    assert pick_ids(ids, 3, "spread") == evenly_spaced(ids, 3)
-    with pytest.raises(ValueError):
-        pick_ids(ids, 3, "consecutive", start=18)
-
-
 def test_blend_weights_interpolates_toward_the_start():
     import torch
 
@@ -59,14 +51,6 @@ def test_budget_grows_with_the_training_samples():
     automatic = FinetuneSettings()
     assert [automatic.budget(n) for n in (1, 8, 16, 1000)] == [40, 40, 80, 120]
     assert FinetuneSettings(seconds=7).budget(1000) == 7
-
-
-def test_evenly_spaced_follows_the_rule():
-    ids = [f"{i:03d}" for i in range(101)]
-    assert evenly_spaced(ids, 5) == ["000", "025", "050", "075", "100"]
-    assert evenly_spaced(ids, 1) == ["000"]
-    with pytest.raises(ValueError):
-        evenly_spaced(ids[:3], 4)
 
 
 def test_tiny_end_to_end_fine_tune_writes_a_version_and_promotes(workspace):
@@ -192,4 +176,5 @@ def test_damaged_live_checkpoint_is_refused_and_the_last_good_one_served(workspa
 def test_bench_loop_on_camvid_val(tmp_path):
     root = shared_dataset("camvid")
     row = bench_loop(MODEL, root, "val", 5, settings=FinetuneSettings(seconds=5), workspace_dir=tmp_path)
-    assert row["scored"] == 96 and 0 <= row["miou_after"] <= 1
+    assert row["scored"] == 96 and 0 <= row["miou_after"] <= 1 and 0 <= row["miou_saves"] <= 1
+    assert row["fast_updates"] == 5 and row["save_to_learned_median_s"] > 0

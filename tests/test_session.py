@@ -2,8 +2,7 @@
 
 import pytest
 
-from segdemo.finetune import evenly_spaced
-from segdemo.session import session_images
+from segdemo.session import evenly_spaced, pick_ids, session_images
 
 IDS = [f"img{i:03d}" for i in range(50)]
 
@@ -29,3 +28,19 @@ def test_bad_requests_are_refused():
         session_images(IDS, 5, "alphabetical")
     with pytest.raises(ValueError):
         session_images(IDS, 51, "spread")
+
+
+def test_pick_ids_spread_and_consecutive():
+    ids = [f"{i:03d}" for i in range(20)]
+    assert pick_ids(ids, 3, "consecutive", start=5) == ["005", "006", "007"]
+    assert pick_ids(ids, 3, "spread") == evenly_spaced(ids, 3)
+    with pytest.raises(ValueError):
+        pick_ids(ids, 3, "consecutive", start=18)
+
+
+def test_evenly_spaced_follows_the_rule():
+    ids = [f"{i:03d}" for i in range(101)]
+    assert evenly_spaced(ids, 5) == ["000", "025", "050", "075", "100"]
+    assert evenly_spaced(ids, 1) == ["000"]
+    with pytest.raises(ValueError):
+        evenly_spaced(ids[:3], 4)

@@ -29,10 +29,25 @@ class SegmentationModel(nn.Module):
         self.stride = stride
         self.input_scale = input_scale
 
-    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+    def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The part the fast learner keeps frozen: a padded input (sides multiples of ``stride``) → the
+        features :meth:`top` turns into logits (float tensors, or int64 pooling indices)."""
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def top(self, features: tuple[torch.Tensor, ...], size: tuple[int, int]) -> torch.Tensor:
+        """The cheap part: :meth:`trunk`'s features → logits (N, num_classes, *size) for a padded input of ``size``."""
+        raise NotImplementedError
+
+    def top_modules(self) -> list[nn.Module]:
+        """The modules :meth:`top` trains through (the fast learner's parameters); they include the classifier."""
+        return [self.classifier()]
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        return self.top(self.trunk(x), x.shape[-2:])
+
+    def padded_input(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Validate ``x`` (N, in_channels, H, W), resize it by ``input_scale`` and pad it to the stride;
+        return the padded input and the (height, width) of its unpadded part."""
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"expected input (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
         height, width = x.shape[-2:]
@@ -46,6 +61,11 @@ class SegmentationModel(nn.Module):
         pad_h, pad_w = -run_h % self.stride, -run_w % self.stride
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        return x, (run_h, run_w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        x, (run_h, run_w) = self.padded_input(x)
         logits = self.forward_padded(x)[..., :run_h, :run_w]
         if (run_h, run_w) != (height, width):
             logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)

@@ -1,6 +1,10 @@
 """FCN (Long, Shelhamer, Darrell, CVPR 2015): a classification trunk made fully convolutional, class scores
 read at strides 32, 16 and 8, fused by addition, and upsampled by transposed convolutions initialised to
-bilinear interpolation (the FCN-8s skip architecture)."""
+bilinear interpolation (the FCN-8s skip architecture).
+
+The fast learner's cheap part (``top``) is the whole FCN-8s head: the three score layers and their upsamplers.
+It is where FCN reads classes from the trunk's features, it costs almost nothing (1x1 convolutions on stride-8 to
+stride-32 features), and the trunk's features at three strides are small enough to cache per sample."""
 
 from __future__ import annotations
 
@@ -78,9 +82,12 @@ class FCN8s(SegmentationModel):
         self.channels = channels
         self.head = FCN8sHead(channels, num_classes)
 
-    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+    def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         features = self.backbone(x)
-        return self.head(features["s8"], features["s16"], self.neck(features["s32"]))
+        return features["s8"], features["s16"], self.neck(features["s32"])
+
+    def top(self, features: tuple[torch.Tensor, ...], size: tuple[int, int]) -> torch.Tensor:
+        return self.head(*features)
 
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
@@ -97,9 +104,10 @@ class LiteFCN8s(PretrainedEncoderMixin, SegmentationModel):
         self.channels = self.encoder.channels[2:]
         self.head = FCN8sHead(self.channels, num_classes)
 
-    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(*self.encoder(x)[2:])
+    def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.encoder(x)[2:])
 
+    top = FCN8s.top
     reset_classifier = FCN8s.reset_classifier
 
 

@@ -48,8 +48,21 @@ class DecoderStage(nn.Module):
         return self.convs(self.unpool(x, indices))
 
 
+def refined_top(self, features: tuple[torch.Tensor, ...], size: tuple[int, int]) -> torch.Tensor:
+    """The fast learner's cheap part of the residual and Lite0 SegNets: the last decoder's densifying 3x3
+    convolution (``refine``, at stride 2, after the final index unpooling) and the classifier, then bilinear
+    upsampling to ``size``. The unpooling itself learns nothing, so the sparse unpooled map is cached; ``refine``
+    is the first layer that can learn how this workspace's classes look at full detail."""
+    return F.interpolate(self.head(self.refine(features[0])), size=size, mode="bilinear", align_corners=False)
+
+
+def refined_top_modules(self) -> list[nn.Module]:
+    return [self.refine, self.head]
+
+
 class SegNet(SegmentationModel):
-    """SegNet with one encoder/decoder pair per ``(width, convs)`` stage."""
+    """SegNet with one encoder/decoder pair per ``(width, convs)`` stage; the fast learner trains its classifier
+    on the last decoder's output (the paper configurations have no shipped weights)."""
 
     def __init__(self, *, stages: tuple[tuple[int, int], ...], kernel_size: int, decoder_relu: bool,
                  num_classes: int, in_channels: int, input_scale: float) -> None:
@@ -62,14 +75,17 @@ class SegNet(SegmentationModel):
             DecoderStage(w, widths[max(i - 1, 0)], n, kernel_size, decoder_relu) for i, (w, n) in enumerate(stages))
         self.head = nn.Conv2d(widths[0], num_classes, 1)
 
-    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+    def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         indices = []
         for encoder in self.encoders:
             x, index = encoder(x)
             indices.append(index)
         for decoder in reversed(self.decoders):
             x = decoder(x, indices.pop())
-        return self.head(x)
+        return (x,)
+
+    def top(self, features: tuple[torch.Tensor, ...], size: tuple[int, int]) -> torch.Tensor:
+        return self.head(features[0])
 
 
 class ResidualSegNet(SegmentationModel):
@@ -95,8 +111,7 @@ class ResidualSegNet(SegmentationModel):
         self.refine = conv_bn(widths[0], widths[0], 3, relu=True)
         self.head = nn.Conv2d(widths[0], num_classes, 1)
 
-    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
-        size = x.shape[-2:]
+    def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = self.stem(x)
         indices = []
         for encoder in self.encoders:
@@ -105,8 +120,10 @@ class ResidualSegNet(SegmentationModel):
             x = encoder(x)
         for decoder in reversed(self.decoders):
             x = self.unpool(decoder(x), indices.pop())
-        logits = self.head(self.refine(x))
-        return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        return (x,)
+
+    top = refined_top
+    top_modules = refined_top_modules
 
 
 class LiteSegNet(PretrainedEncoderMixin, SegmentationModel):
@@ -125,12 +142,15 @@ class LiteSegNet(PretrainedEncoderMixin, SegmentationModel):
         self.refine = separable_conv_bn_relu(pooled[0], width)
         self.head = nn.Conv2d(width, num_classes, 1)
 
-    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+    def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         features, indices = self.encoder.forward_with_indices(x)
         y = features[-1]
         for decoder in self.decoders:
             y = self.unpool(decoder(y), indices.pop())
-        return F.interpolate(self.head(self.refine(y)), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return (y,)
+
+    top = refined_top
+    top_modules = refined_top_modules
 
 
 @register_model(family="segnet", config="paper")

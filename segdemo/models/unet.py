@@ -39,19 +39,40 @@ class Up(nn.Module):
         return self.conv(torch.cat([skip, self.up(x)], dim=1))
 
 
-def through_u(x: torch.Tensor, downs: nn.ModuleList, ups: nn.ModuleList) -> torch.Tensor:
-    """The U: ``downs`` in turn, keeping every level's features, then ``ups`` in turn, each joined with the
-    features kept at its level. (N, C, H, W) in, the last up's output out."""
+def through_u(x: torch.Tensor, downs: nn.ModuleList, ups: nn.ModuleList) -> tuple[torch.Tensor, torch.Tensor]:
+    """The U up to its last level: ``downs`` in turn, keeping every level's features, then every up but the last,
+    each joined with the features kept at its level. (N, C, H, W) in; out the two inputs of ``ups[-1]``: the
+    deeper features and the skip features of the top level."""
     skips = [x]
     for down in downs:
         skips.append(down(skips[-1]))
     x = skips.pop()
-    for up in ups:
+    for up in ups[:-1]:
         x = up(x, skips.pop())
-    return x
+    return x, skips.pop()
 
 
-class UNet(SegmentationModel):
+class LastLevelMixin:
+    """The fast learner's cheap part for U-Nets: the last up stage (up-convolution, concatenation with the
+    full-detail skip features, convolutions) and the classifier. Everything below is frozen; the cached
+    features are the last stage's two inputs. The 1x1 classifier alone reads classes from only
+    ``decoder_widths[0]`` channels; the last stage also decides how the skip's fine detail is used, which is what
+    corrections of boundaries teach."""
+
+    ups: nn.ModuleList
+    head: nn.Module
+
+    def top_modules(self) -> list[nn.Module]:
+        return [self.ups[-1], self.head]
+
+    def top(self, features: tuple[torch.Tensor, ...], size: tuple[int, int]) -> torch.Tensor:
+        logits = self.head(self.ups[-1](*features))
+        if tuple(logits.shape[-2:]) != tuple(size):
+            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        return logits
+
+
+class UNet(LastLevelMixin, SegmentationModel):
     """U-Net with ``len(widths)`` levels; ``widths[i]`` channels at level i (stride 2**i)."""
 
     def __init__(self, *, widths: tuple[int, ...], num_classes: int, in_channels: int, input_scale: float) -> None:
@@ -62,11 +83,11 @@ class UNet(SegmentationModel):
         self.ups = nn.ModuleList(Up(b, a, a) for a, b in zip(reversed(widths[:-1]), reversed(widths[1:])))
         self.head = nn.Conv2d(widths[0], num_classes, 1)
 
-    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(through_u(self.inc(x), self.downs, self.ups))
+    def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return through_u(self.inc(x), self.downs, self.ups)
 
 
-class ResidualUNet(SegmentationModel):
+class ResidualUNet(LastLevelMixin, SegmentationModel):
     """U-Net whose contracting path is a narrow ResNet: a stride-2 stem, then one residual stage per level.
 
     ``widths[i]`` channels at stride 2**(i+1) on the way down; the expanding path up-convolves, concatenates the
@@ -86,9 +107,8 @@ class ResidualUNet(SegmentationModel):
                                  zip(deeper, reversed(widths[:-1]), reversed(decoder_widths)))
         self.head = nn.Conv2d(decoder_widths[0], num_classes, 1)
 
-    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.head(through_u(self.stem(x), self.downs, self.ups))
-        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return through_u(self.stem(x), self.downs, self.ups)
 
 
 class LiteUp(nn.Module):
@@ -104,7 +124,7 @@ class LiteUp(nn.Module):
         return self.conv(torch.cat([skip, self.up(x)], dim=1))
 
 
-class LiteUNet(PretrainedEncoderMixin, SegmentationModel):
+class LiteUNet(LastLevelMixin, PretrainedEncoderMixin, SegmentationModel):
     """U-Net whose contracting path is EfficientNet-Lite0 (features at strides 2–32); the expanding path
     up-convolves and concatenates the same-level encoder features at every level down to stride 2, where
     ``decoder_widths[0]`` channels give the logits (upsampled bilinearly)."""
@@ -119,12 +139,12 @@ class LiteUNet(PretrainedEncoderMixin, SegmentationModel):
                                  zip(deeper, reversed(skips), reversed(decoder_widths)))
         self.head = nn.Conv2d(decoder_widths[0], num_classes, 1)
 
-    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+    def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         features = self.encoder(x)
         y = features.pop()
-        for up in self.ups:
+        for up in self.ups[:-1]:
             y = up(y, features.pop())
-        return F.interpolate(self.head(y), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return y, features.pop()
 
 
 @register_model(family="unet", config="paper")

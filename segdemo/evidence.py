@@ -1,0 +1,57 @@
+"""What a workspace can tell the guard beyond its held-out images: what the user is correcting now.
+
+Every corrected sample keeps the prediction the live model made before anyone trained on it (``predictions/``)
+beside the user's mask (``masks/``): scored against each other they are test-then-train evidence of how the
+live model did on what the user works on, pooled over the latest saves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from segdemo.metrics import ConfusionMatrix
+from segdemo.store import StoreError, Workspace
+from segdemo.weights import WeightsEntry, shipped_entries
+
+RECENT_SAMPLES = 5
+"""How many of the latest corrected samples speak for "what the user is correcting now"."""
+
+
+def recent_matrix(workspace: Workspace, *, samples: int = RECENT_SAMPLES) -> np.ndarray:
+    """The (K, K) confusion matrix (rows: the user's mask, columns: the model's prediction at save time) over
+    the latest ``samples`` corrected samples, whatever their split."""
+    labels = workspace.labels
+    matrix = ConfusionMatrix(labels.num_classes, labels.ignore_index)
+    latest = sorted((s for s in workspace.list_samples() if s.labelled), key=lambda s: (s.updated, s.id))
+    for meta in latest[-samples:]:
+        try:
+            _, prediction, corrected, _ = workspace.load_sample(meta.id)
+        except (StoreError, OSError, ValueError):
+            continue
+        matrix.update(prediction, corrected)
+    return matrix.matrix
+
+
+def trained_classes(workspace: Workspace, model: str, entry: WeightsEntry | None, *,
+                    new_head: bool) -> set[int] | None:
+    """Classes the live classifier of ``model`` (version ``entry``; None: shipped) was trained on. None means
+    all of them: the shipped weights come with the workspace's label set. Otherwise the classes in the masks of
+    the samples its lineage trained on (``train_ids`` of each version); empty for an untrained classifier."""
+    if new_head:
+        return set()
+    shipped = shipped_entries().get(model)
+    if shipped is not None and shipped.labels.same_classes(workspace.labels):
+        return None
+    by_version = {e.version: e for e in workspace.versions(model)}
+    classes: set[int] = set()
+    current, seen = entry, set()
+    while current is not None and current.version not in seen:
+        seen.add(current.version)
+        for sample_id in current.meta.get("train_ids", []):
+            try:
+                mask = workspace.load_sample(sample_id)[2]
+            except (StoreError, OSError, ValueError):
+                continue
+            classes.update(int(c) for c in np.unique(mask) if c != workspace.labels.ignore_index)
+        current = by_version.get(str(current.meta.get("parent", "")))
+    return classes

@@ -1,0 +1,157 @@
+"""The feature cache: what a model's frozen trunk makes of each workspace image, computed once and kept.
+
+The fast learner (:mod:`segdemo.learner`) trains only a model's cheap ``top`` on the features its ``trunk``
+gives (see ``SegmentationModel.trunk``); those do not change while the trunk does not, so they are computed once
+per image, at the scale the predictor feeds the model, for the image and its horizontal mirror, and stored as
+
+    ROOT/cache/features/<model>/<trunk sha256[:16]>/<sample id>.safetensors
+
+(float16 tensors ``view<v>.<i>``, the run size and the image digest in the file's metadata), written atomically
+like every other workspace file. A file whose digest no longer matches its sample, or that cannot be read, is
+recomputed; folders of other trunks are deleted when a cache is opened. Recently used entries also stay in
+memory, up to ``memory_bytes``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_tensors, save as save_tensors
+
+from segdemo.fileio import atomic_write_bytes
+from segdemo.inference import Predictor
+from segdemo.store import StoreError, Workspace
+
+MEMORY_BYTES = 1 << 30
+"""Default bound on the features kept in memory (the disk copy is bounded by the workspace's images)."""
+
+
+@dataclass(frozen=True)
+class SampleFeatures:
+    """``views[0]`` the image's trunk features, ``views[1]`` its mirror's (absent when not asked for); each a
+    tuple of float32 (1, C, h_i, w_i) tensors. ``run_size``: the (h, w) the model saw the image at, before
+    padding to ``padded_size``; ``image_size``: the image's own (H, W)."""
+
+    views: tuple[tuple[torch.Tensor, ...], ...]
+    run_size: tuple[int, int]
+    padded_size: tuple[int, int]
+    image_size: tuple[int, int]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * 2 for view in self.views for t in view)
+
+
+class FeatureCache:
+    """Trunk features of ``workspace``'s images for one model and trunk (``key``: its weights' sha256).
+
+    ``predictor`` runs the model whose trunk is cached (its BatchNorm folded; its top is never used here).
+    Thread-safe; :meth:`get` computes and stores what is missing.
+    """
+
+    def __init__(self, workspace: Workspace, model_name: str, predictor: Predictor, key: str, *,
+                 memory_bytes: int = MEMORY_BYTES) -> None:
+        self.workspace, self.predictor, self.key = workspace, predictor, key
+        model_dir = workspace.root / "cache" / "features" / workspace.check_id(model_name)
+        self.folder = model_dir / key[:16]
+        self.memory_bytes = memory_bytes
+        self._memory: OrderedDict[str, SampleFeatures] = OrderedDict()
+        self._lock = threading.Lock()
+        if model_dir.is_dir():
+            for other in model_dir.iterdir():
+                if other.is_dir() and other.name != self.folder.name:
+                    shutil.rmtree(other, ignore_errors=True)
+
+    def get(self, sample_id: str, *, mirrored: bool = True) -> SampleFeatures:
+        """Features of one sample (with its mirror when ``mirrored``); StoreError if the sample is gone."""
+        meta = self.workspace.sample_meta(sample_id)
+        if meta is None:
+            raise StoreError(f"no sample {sample_id!r} in this workspace")
+        with self._lock:
+            cached = self._memory.get(sample_id)
+            if cached is not None and len(cached.views) >= 1 + mirrored:
+                self._memory.move_to_end(sample_id)
+                return cached
+        features = self._read(sample_id, meta.image_sha256, mirrored)
+        if features is None:
+            features = self._compute(self.workspace.load_image(sample_id), mirrored)
+            self._write(sample_id, meta.image_sha256, features)
+        self._remember(sample_id, features)
+        return features
+
+    def has(self, sample_id: str) -> bool:
+        """Whether the sample's features are in memory or on disk (not whether they are still current)."""
+        with self._lock:
+            if sample_id in self._memory:
+                return True
+        return self._path(sample_id).is_file()
+
+    def _remember(self, key: str, features: SampleFeatures) -> None:
+        with self._lock:
+            self._memory[key] = features
+            self._memory.move_to_end(key)
+            total = sum(f.nbytes for f in self._memory.values())
+            while total > self.memory_bytes and len(self._memory) > 1:
+                _, dropped = self._memory.popitem(last=False)
+                total -= dropped.nbytes
+
+    @torch.no_grad()
+    def _compute(self, image: np.ndarray, mirrored: bool) -> SampleFeatures:
+        model = self.predictor.model
+        x = self.predictor.model_input(image)
+        padded, run_size = model.padded_input(x)
+        views = [tuple(f.float().contiguous() for f in model.trunk(padded))]
+        if mirrored:
+            mirror, _ = model.padded_input(x.flip(-1))
+            views.append(tuple(f.float().contiguous() for f in model.trunk(mirror)))
+        return SampleFeatures(tuple(views), tuple(run_size), tuple(padded.shape[-2:]), tuple(image.shape[:2]))
+
+    def _path(self, sample_id: str) -> Path:
+        return self.folder / f"{self.workspace.check_id(sample_id)}.safetensors"
+
+    def _write(self, sample_id: str, digest: str, features: SampleFeatures) -> None:
+        tensors = {f"view{v}.{i}": t.to(torch.float16).contiguous()
+                   for v, view in enumerate(features.views) for i, t in enumerate(view)}
+        sizes = {"run": features.run_size, "padded": features.padded_size, "image": features.image_size}
+        metadata = {"digest": digest, **{k: f"{h}x{w}" for k, (h, w) in sizes.items()}}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self._path(sample_id), save_tensors(tensors, metadata=metadata))
+
+    def _read(self, sample_id: str, digest: str, mirrored: bool) -> SampleFeatures | None:
+        """The stored features, or None when absent, stale (another image digest) or unreadable."""
+        path = self._path(sample_id)
+        try:
+            data = path.read_bytes()
+            tensors = load_tensors(data)
+            metadata = _metadata(data)
+        except (FileNotFoundError, SafetensorError, OSError, ValueError):
+            return None
+        if metadata.get("digest") != digest:
+            return None
+        views = []
+        for v in range(2 if mirrored else 1):
+            view = []
+            while f"view{v}.{len(view)}" in tensors:
+                view.append(tensors[f"view{v}.{len(view)}"].float())
+            if not view:
+                return None
+            views.append(tuple(view))
+        try:
+            run, padded, image = (tuple(int(n) for n in metadata[k].split("x")) for k in ("run", "padded", "image"))
+        except (KeyError, ValueError):
+            return None
+        return SampleFeatures(tuple(views), run, padded, image)
+
+
+def _metadata(data: bytes) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file held in ``data``."""
+    length = int.from_bytes(data[:8], "little")
+    return json.loads(data[8:8 + length]).get("__metadata__") or {}

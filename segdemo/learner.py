@@ -1,0 +1,366 @@
+"""The fast learner: after every Save, the live model learns the workspace's corrections within seconds.
+
+Only a model's cheap ``top`` learns (FCN-8s: its score head; U-Net: the last up stage and classifier; SegNet:
+the last decoder's refining convolution and classifier; see each family's module for why); its ``trunk`` stays
+frozen, so the trunk's features of every image are computed once and kept (:mod:`segdemo.features`) and an
+update costs only the top's steps. A run
+
+1. starts from the live top (it keeps learning across saves) on the live model's trunk;
+2. trains it for ``seconds`` on the training samples' cached features and their mirrors (a share of the steps
+   on the newest sample), plus, when the trunk's own classifier knows the workspace's classes, a KL term to that
+   classifier's predictions on the workspace's unlabelled images (it keeps what the shipped model knew where no
+   correction speaks);
+3. scores live and candidate on the held-out samples (pooled) and the unlabelled images (drift), and hands them
+   with the test-then-train evidence of the recent saves to the guard (:mod:`segdemo.guard`);
+4. writes the candidate as a new version holding only the top's tensors over the trunk's weights, and makes it
+   live if the guard promotes it.
+
+:class:`FastLearner` runs this in a background thread, restarts when a newer save arrives, waits while a
+Fine-tune job runs in the workspace, and gives way to foreground work (:func:`foreground`) between steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from segdemo.evidence import recent_matrix, trained_classes
+from segdemo.features import FeatureCache, SampleFeatures
+from segdemo.finetune import active_job, load_live
+from segdemo.guard import Decision, decide, learning_classes
+from segdemo.inference import Predictor
+from segdemo.metrics import ConfusionMatrix
+from segdemo.models import SegmentationModel, build_model
+from segdemo.store import SHIPPED, StoreError, Workspace
+from segdemo.weights import WeightsEntry, WeightsError, save_partial_weights
+
+
+@dataclass(frozen=True)
+class LearnerSettings:
+    """``seconds`` of training per update (at most ``max_steps`` steps, one image each); ``lr`` for a top whose
+    classifier came with the label set, ``new_lr`` for one learning classes the trunk's classifier lacks;
+    ``newest_share`` of the steps train on the newest sample; ``distill`` weights the KL term on up to
+    ``unlabelled`` unlabelled images, of which at most ``new_unlabelled_per_run`` get their features computed
+    per update (the rest come in later updates)."""
+
+    seconds: float = 3.0
+    max_steps: int = 400
+    lr: float = 3e-4
+    new_lr: float = 3e-3
+    newest_share: float = 0.3
+    distill: float = 1.0
+    unlabelled: int = 30
+    new_unlabelled_per_run: int = 3
+    seed: int = 0
+
+
+@dataclass
+class LearnResult:
+    """One update. ``version`` None when nothing was written (no training sample, or cancelled);
+    ``seconds``: the whole update, ``train_seconds``: its training steps."""
+
+    model: str
+    version: str | None
+    promoted: bool
+    live: str
+    decision: Decision | None
+    samples: int
+    steps: int
+    seconds: float
+    train_seconds: float
+    stopped: str = ""
+
+    def message(self) -> str:
+        """One line for the user: what the update did."""
+        if self.version is None:
+            return self.stopped
+        plural = "" if self.samples == 1 else "s"
+        if self.promoted:
+            return f"learned from {self.samples} sample{plural} in {self.seconds:.1f} s — {self.version} live"
+        return f"learned {self.version} from {self.samples} sample{plural} in {self.seconds:.1f} s; " + \
+            self.decision.explain(self.live)
+
+
+_foreground_count = 0
+_foreground_idle = threading.Condition()
+
+
+@contextmanager
+def foreground() -> Iterator[None]:
+    """Mark work a person is waiting for (Segment, Next): fast learners pause between steps meanwhile."""
+    global _foreground_count
+    with _foreground_idle:
+        _foreground_count += 1
+    try:
+        yield
+    finally:
+        with _foreground_idle:
+            _foreground_count -= 1
+            _foreground_idle.notify_all()
+
+
+def _wait_for_foreground(limit: float = 30.0) -> None:
+    with _foreground_idle:
+        _foreground_idle.wait_for(lambda: _foreground_count == 0, timeout=limit)
+
+
+def trunk_entry(live) -> tuple[WeightsEntry, bool]:
+    """The full weights whose trunk ``live`` (a LiveModel) runs on, and whether they are the shipped ones."""
+    if live.entry is None:
+        raise WeightsError("this model has no trained weights to learn on top of")
+    if live.entry.meta.get("base"):
+        return live.entry.base_entry(), bool(live.entry.meta["base"].get("shipped"))
+    return live.entry, live.source == SHIPPED
+
+
+def _target(mask: np.ndarray, features: SampleFeatures, mirror: bool) -> torch.Tensor:
+    """A corrected mask (H, W) → int64 (1, h, w) at the padded run size, void (255) in the padding."""
+    run_h, run_w = features.run_size
+    target = torch.from_numpy(mask)[None, None].float()
+    target = F.interpolate(target, size=(run_h, run_w), mode="nearest")[0].long()
+    if mirror:
+        target = target.flip(-1)
+    pad_h, pad_w = features.padded_size[0] - run_h, features.padded_size[1] - run_w
+    return F.pad(target, (0, pad_w, 0, pad_h), value=255)
+
+
+def _native_mask(model: SegmentationModel, features: SampleFeatures) -> np.ndarray:
+    """The class mask (H, W) uint8 ``model``'s top makes of view 0 of ``features``, at the image's size."""
+    logits = model.top(features.views[0], features.padded_size)[..., :features.run_size[0], :features.run_size[1]]
+    if tuple(logits.shape[-2:]) != features.image_size:
+        logits = F.interpolate(logits, size=features.image_size, mode="bilinear", align_corners=False)
+    return logits[0].argmax(0).to(torch.uint8).numpy()
+
+
+def _run_classes(model: SegmentationModel, features: SampleFeatures) -> torch.Tensor:
+    logits = model.top(features.views[0], features.padded_size)[..., :features.run_size[0], :features.run_size[1]]
+    return logits[0].argmax(0)
+
+
+class _Trunk:
+    """The feature cache and distillation teacher for one trunk (rebuilt when the trunk changes)."""
+
+    def __init__(self, workspace: Workspace, model: str, entry: WeightsEntry, live_model: SegmentationModel) -> None:
+        predictor = Predictor(live_model, labels=workspace.labels, mean=entry.mean, std=entry.std,
+                              base_size=entry.base_size)
+        self.key = f"{entry.sha256}-{entry.base_size}"
+        self.cache = FeatureCache(workspace, model, predictor, self.key)
+        self.teacher: SegmentationModel | None = None
+        if entry.labels.same_classes(workspace.labels):
+            self.teacher = build_model(model, weights=entry).eval()
+
+
+def learn(workspace: Workspace, model: str, settings: LearnerSettings | None = None, *,
+          should_stop: Callable[[], bool] = lambda: False, trunk: _Trunk | None = None,
+          on_trunk: Callable[[_Trunk], None] | None = None) -> LearnResult:
+    """One update of ``model`` in ``workspace`` (see the module docstring); raise StoreError / WeightsError when
+    it cannot run. ``should_stop`` is polled between steps (a newer save: nothing is written)."""
+    settings = settings or LearnerSettings()
+    started = time.monotonic()
+    live = load_live(workspace, model)
+    base, base_shipped = trunk_entry(live)
+    if trunk is None or trunk.key != f"{base.sha256}-{base.base_size}":
+        trunk = _Trunk(workspace, model, base, live.model)
+        if on_trunk is not None:
+            on_trunk(trunk)
+    live_name = "the shipped weights" if live.source == SHIPPED else live.source
+    samples = workspace.list_samples()
+    train = sorted((s for s in samples if s.labelled and s.split == "train"), key=lambda s: (s.updated, s.id))
+    heldout = [s.id for s in samples if s.labelled and s.split == "heldout"]
+    if not train:
+        return LearnResult(model, None, False, live_name, None, 0, 0, time.monotonic() - started, 0.0,
+                           "nothing to learn yet: save a corrected sample")
+    features = {s.id: trunk.cache.get(s.id) for s in train}
+    targets = {}
+    for s in train:
+        mask = workspace.load_sample(s.id)[2]
+        targets[s.id] = [_target(mask, features[s.id], mirror) for mirror in (False, True)]
+    unlabelled = _unlabelled_features(workspace, trunk, settings) if trunk.teacher is not None and settings.distill else []
+
+    student = copy.deepcopy(live.model).eval()
+    for parameter in student.parameters():
+        parameter.requires_grad_(False)
+    trained = [p for module in student.top_modules() for p in module.parameters()]
+    for parameter in trained:
+        parameter.requires_grad_(True)
+    lr = settings.lr if trunk.teacher is not None and not live.new_head else settings.new_lr
+    optimizer = torch.optim.AdamW(trained, lr=lr, weight_decay=1e-4)
+    rng = random.Random(settings.seed + len(train))
+    torch.manual_seed(settings.seed + len(train))
+    newest, steps, train_started = train[-1].id, 0, time.monotonic()
+    while steps < settings.max_steps and time.monotonic() - train_started < settings.seconds:
+        _wait_for_foreground()
+        if should_stop():
+            return LearnResult(model, None, False, live_name, None, len(train), steps, time.monotonic() - started,
+                               time.monotonic() - train_started, "stopped for a newer save")
+        sample_id = newest if rng.random() < settings.newest_share else rng.choice(train).id
+        view = rng.randrange(len(features[sample_id].views))
+        sample = features[sample_id]
+        logits = student.top(sample.views[view], sample.padded_size)
+        loss = F.cross_entropy(logits, targets[sample_id][view], ignore_index=255)
+        if unlabelled:
+            other = rng.choice(unlabelled)
+            run_h, run_w = other.run_size
+            with torch.no_grad():
+                teacher = trunk.teacher.top(other.views[0], other.padded_size)[..., :run_h, :run_w].softmax(1)
+            student_log = student.top(other.views[0], other.padded_size)[..., :run_h, :run_w].log_softmax(1)
+            loss = loss + settings.distill * F.kl_div(student_log, teacher, reduction="none").sum(1).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        steps += 1
+    train_seconds = time.monotonic() - train_started
+    student.eval()
+
+    decision = _judge(workspace, model, live, student, trunk, heldout, unlabelled)
+    version = workspace.next_version(model)
+    explanation = decision.explain(live_name)
+    save_partial_weights(student, student.top_modules(), workspace.checkpoint_dir(model) / f"{version}.safetensors",
+                         base=base, shipped=base_shipped, model_name=model, labels=workspace.labels,
+                         version=version,
+                         meta={"parent": live.source, "learner": "fast", "train_ids": [s.id for s in train],
+                               "heldout_ids": heldout, "steps": steps, "seconds": round(train_seconds, 3),
+                               "guard": {**decision.to_dict(), "explanation": explanation},
+                               "recipe": {"settings": asdict(settings), "lr": lr,
+                                          "unlabelled_images": len(unlabelled)},
+                               "created": time.time()})
+    if decision.promote:
+        workspace.set_live(model, version)
+    return LearnResult(model, version, decision.promote, live_name, decision, len(train), steps,
+                       time.monotonic() - started, train_seconds)
+
+
+def _unlabelled_features(workspace: Workspace, trunk: _Trunk, settings: LearnerSettings) -> list[SampleFeatures]:
+    """Features of up to ``settings.unlabelled`` unlabelled images, evenly spread over them; at most
+    ``new_unlabelled_per_run`` are computed now, the others come from the cache or wait for a later run."""
+    pool = workspace.list_unlabelled()
+    if not pool:
+        return []
+    step = max(1, len(pool) / settings.unlabelled)
+    chosen = [pool[int(i * step)] for i in range(min(settings.unlabelled, len(pool)))]
+    found, computed = [], 0
+    for meta in chosen:
+        if trunk.cache.has(meta.id):
+            found.append(trunk.cache.get(meta.id, mirrored=False))
+        elif computed < settings.new_unlabelled_per_run:
+            found.append(trunk.cache.get(meta.id, mirrored=False))
+            computed += 1
+    return found
+
+
+@torch.no_grad()
+def _judge(workspace: Workspace, model: str, live, student: SegmentationModel, trunk: _Trunk,
+           heldout: list[str], unlabelled: list[SampleFeatures]) -> Decision:
+    labels = workspace.labels
+    before = ConfusionMatrix(labels.num_classes, labels.ignore_index)
+    after = ConfusionMatrix(labels.num_classes, labels.ignore_index)
+    for sample_id in heldout:
+        sample = trunk.cache.get(sample_id, mirrored=False)
+        truth = workspace.load_sample(sample_id)[2]
+        before.update(_native_mask(live.model, sample), truth)
+        after.update(_native_mask(student, sample), truth)
+    changed = total = 0
+    for sample in unlabelled:
+        a, b = _run_classes(live.model, sample), _run_classes(student, sample)
+        changed += int((a != b).sum())
+        total += a.numel()
+    trained = trained_classes(workspace, model, live.entry, new_head=live.new_head)
+    learning = learning_classes(recent_matrix(workspace), trained)
+    return decide(before.matrix, after.matrix, images=len(heldout), names=labels.names, learning=learning,
+                  drift=changed / total if total else None, untrained_head=live.new_head)
+
+
+@dataclass
+class LearnerState:
+    """What the background learner is doing: ``status`` idle / waiting / learning / failed; ``last`` the latest
+    finished update and ``requested`` when the save it answers arrived (time.monotonic())."""
+
+    status: str = "idle"
+    message: str = ""
+    last: LearnResult | None = None
+    requested: float = 0.0
+    finished: float = 0.0
+    updates: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+class FastLearner:
+    """Runs :func:`learn` for one model of one workspace in a daemon thread, once per :meth:`notify`; a newer
+    notify stops the update in progress and starts another that includes the newer save."""
+
+    def __init__(self, workspace: Workspace, model: str, settings: LearnerSettings | None = None) -> None:
+        self.workspace, self.model, self.settings = workspace, model, settings or LearnerSettings()
+        self.state = LearnerState()
+        self._request = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._trunk: _Trunk | None = None
+
+    def notify(self) -> None:
+        """A sample was saved (or masks imported): learn it, stopping an update that does not have it."""
+        with self._lock:
+            self.state.requested = time.monotonic()
+            self._idle.clear()
+            self._request.set()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name=f"learner-{self.model}", daemon=True)
+                self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until no update is pending or running; False on timeout."""
+        return self._idle.wait(timeout)
+
+    def _remember_trunk(self, trunk: _Trunk) -> None:
+        self._trunk = trunk
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                if not self._request.is_set():
+                    self._idle.set()
+                    self.state.status = "idle"
+                    self._thread = None
+                    return
+                self._request.clear()
+            while active_job(self.workspace) is not None and not self._request.is_set():
+                self.state.status, self.state.message = "waiting", "waiting for the Fine-tune job to finish"
+                time.sleep(0.5)
+            self.state.status, self.state.message = "learning", "learning from your corrections…"
+            try:
+                result = learn(self.workspace, self.model, self.settings, should_stop=self._request.is_set,
+                               trunk=self._trunk, on_trunk=self._remember_trunk)
+            except (StoreError, WeightsError, OSError, ValueError, RuntimeError) as err:
+                self.state.status, self.state.message = "failed", f"could not learn: {err}"
+                continue
+            if result.version is None and self._request.is_set():
+                continue
+            self.state.last, self.state.message = result, result.message()
+            self.state.finished, self.state.updates = time.monotonic(), self.state.updates + 1
+            self.state.history.append({"version": result.version, "promoted": result.promoted,
+                                       "seconds": round(result.seconds, 2), "samples": result.samples,
+                                       "steps": result.steps,
+                                       "verdict": result.decision.verdict if result.decision else ""})
+
+
+_LEARNERS: dict[tuple[str, str], FastLearner] = {}
+_LEARNERS_LOCK = threading.Lock()
+
+
+def learner_for(workspace: Workspace, model: str) -> FastLearner:
+    """The one fast learner of ``model`` in ``workspace`` in this process."""
+    key = (str(workspace.root), model)
+    with _LEARNERS_LOCK:
+        if key not in _LEARNERS:
+            _LEARNERS[key] = FastLearner(workspace, model)
+        return _LEARNERS[key]
