@@ -219,8 +219,8 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
             api_description="Segment an image: returns the class-colour overlay, the legend (HTML) and a status line.",
             preprocess=False, show_progress_on=editor, concurrency_limit=2, concurrency_id="inference")
         segment_event.success(app.editor_payload, session, editor, show_progress="hidden", **private)
-        segment_event.success(app.segmented_panels, session, [image_in, save_status], show_progress="hidden",
-                              **private)
+        segment_event.success(app.segmented_panels, session, [image_in, save_status, overlay_out],
+                              show_progress="hidden", **private)
         image_in.change(app.image_changed, [image_in, session], status, show_progress="hidden", **private)
         for control in (opacity, view):
             control.change(app.rerender, [opacity, view, session], [overlay_out, session], show_progress="hidden",
@@ -262,7 +262,8 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
         gallery.select(on_gallery_select, session, [selection, session], **private)
         opened = open_btn.click(app.open_sample, session, [overlay_out, legend, status, session, tabs], **private)
         opened.success(app.editor_payload, session, editor, show_progress="hidden", **private)
-        opened.success(app.image_panels, session, [image_in, save_status], show_progress="hidden", **private)
+        opened.success(app.image_panels, session, [image_in, save_status, overlay_out], show_progress="hidden",
+                       **private)
         delete_btn.click(app.delete_selected, session, [selection, session], **private).then(
             app.dataset_view, session, [gallery, dataset_summary, session], **private)
         export_btn.click(app.export, [export_format, session], export_file, concurrency_id="store", **private)

@@ -518,7 +518,8 @@ def test_segment_after_next_acts_on_the_queued_image(seg_app, tmp_path):
     path = write_png(tmp_path / "queued.png", draw_scene(171, 48, 64)[0])
     seg_app.import_files([path], MODEL, session, progress=lambda *a, **k: None)
     outputs = seg_app.next_image(MODEL, "order", session)
-    box, save_status, session = outputs[5], outputs[6], outputs[7]
+    view, box, save_status, session = outputs[0], outputs[5], outputs[6], outputs[7]
+    assert view.label == "View of queued.png"
     queued_id, shown = session.sample_id, box.value["path"] if isinstance(box.value, dict) else box.value
     assert box.label == "queued.png" and "Editing **queued.png**" in save_status
     assert np.array_equal(load(shown), session.image), "the Image box shows the editor's image"

@@ -214,8 +214,9 @@ class LabellingHandlers:
         status = (f"**Next: {session.image_name}** (queued sample {sample_id}, {why}; {len(order) - 1} more in the "
                   f"queue) · segmented by **{model} · {predictor.version}** in {ms:.0f} ms")
         self.ensure_scoring(workspace, model)
-        box, save_status = self.image_panels(session)
-        return (self._view(session), self._legend(session, f"Share of pixels · {model} · {predictor.version}"), status,
+        box, save_status, _ = self.image_panels(session)
+        view = gr.Image(value=self._view(session), label=f"View of {session.image_name}")
+        return (view, self._legend(session, f"Share of pixels · {model} · {predictor.version}"), status,
                 self.editor_payload(session, segments), self.queue_status(model, strategy, session), box,
                 save_status, session, gr.Tabs(selected="segment"))
 

@@ -144,14 +144,14 @@ class SegmentHandlers:
                 f"**{session.image_name}**).")
 
     def image_panels(self, session: Session, *, with_image: bool = True) -> tuple:
-        """(Image box, Save status) after an image was opened in the editor: both name it, and the Image box
-        shows it (``with_image``; Segment leaves the upload in place and only renames the box)."""
+        """(Image box, Save status, Views panel) after an image was opened in the editor: all three name it, and
+        the Image box shows it (``with_image``; Segment leaves the upload in place and only renames the box)."""
         if session is None or session.image is None:
-            return gr.skip(), gr.skip()
-        label = session.image_name
-        box = gr.Image(value=self._png_file(session.image, "image"), label=label) if with_image else gr.Image(
-            label=label)
-        return box, self.unsaved_status(session)
+            return gr.skip(), gr.skip(), gr.skip()
+        name = session.image_name
+        box = gr.Image(value=self._png_file(session.image, "image"), label=name) if with_image else gr.Image(
+            label=name)
+        return box, self.unsaved_status(session), gr.Image(label=f"View of {name}")
 
     @staticmethod
     def unsaved_status(session: Session) -> str:
@@ -201,7 +201,8 @@ class SegmentHandlers:
                 f"{datetime.now():%H:%M:%S}")
 
     def segmented_panels(self, session: Session) -> tuple:
-        """(Image box, Save status) after Segment: the upload stays in the box, which now names the image."""
+        """(Image box, Save status, Views panel) after Segment: the upload stays in the box, which now names
+        the image."""
         return self.image_panels(session, with_image=False)
 
     def image_changed(self, image: Any, session: Session) -> str:
