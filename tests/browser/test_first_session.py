@@ -135,3 +135,36 @@ def test_first_session_one_image_intended_class_no_popup(serve, page, tmp_path):
     assert save_and_wait(page) == queued.id
     assert len(workspace.list_samples()) == 2 and len(workspace.list_unlabelled()) == 1
     assert page.locator(TOASTS).count() == 0
+
+
+def test_finetune_tab_says_what_it_can_do_before_the_first_run(serve, page, tmp_path):
+    """Empty charts are a sentence, not an empty frame with console warnings; one saved sample is one visible
+    point; the Fine-tune button is off while a run could not start, and says so."""
+    url, demo, workspace_dir = serve()
+    warnings = []
+    page.on("console", lambda message: warnings.append(message.text) if message.type in ("warning", "error")
+            else None)
+    page.goto(url)
+    page.wait_for_selector("#segment-btn")
+    open_tab(page, "Fine-tune")
+    page.wait_for_function("document.querySelector('#trend-note').innerText.includes('Each saved sample')")
+    assert "loss is drawn here" in page.inner_text("#loss-note")
+    assert not page.locator("#loss-plot").is_visible() and not page.locator("#trend-plot").is_visible()
+    assert page.is_disabled("#finetune-btn") and "needs more samples" in page.inner_text("#finetune-btn")
+    assert "0 train samples and 0 held-out samples" in page.inner_text("#finetune-intro")
+
+    open_tab(page, "Segment & correct")
+    upload_and_segment(page, write_image(tmp_path, 41))
+    page.keyboard.press("Escape")
+    page.locator("#editor .sdp").focus()
+    page.keyboard.press("Shift+Digit1")  # the 11th class has a key
+    assert painter_state(page)["cls"] == 10
+    stroke(page, [(40.0, 60.0), (150.0, 62.0)])
+    save_and_wait(page)
+    open_tab(page, "Fine-tune")
+    page.wait_for_selector("#trend-plot .mark-symbol path", state="attached")
+    assert page.locator("#trend-plot .mark-symbol path").count() == 1
+    assert page.inner_text("#trend-note").strip() == ""
+    assert "1 train sample and 0 held-out samples" in page.inner_text("#finetune-intro")
+    assert not [w for w in warnings if "Infinite extent" in w], warnings
+    page.screenshot(path=str(SHOTS / "first-3-finetune.png"))
