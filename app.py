@@ -89,19 +89,20 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
                 with gr.Row(equal_height=False, elem_id="segment-row"):
                     with gr.Column(scale=2, min_width=290, elem_id="segment-controls"):
                         image_in = gr.Image(type="filepath", image_mode=None, label="Image",
-                                            sources=["upload", "clipboard"], height=190, elem_id="image-input")
+                                            sources=["upload", "clipboard"], height=170, elem_id="image-input")
                         gr.Examples(ensure_examples(), inputs=image_in, label="Examples: drawings, not photos",
                                     elem_id="examples")
                         gr.Markdown(EXAMPLES_NOTE, elem_classes="sd-note")
                         model = gr.Dropdown([(c.label, c.name) for c in choices], value=first_model, label="Model",
-                                            info="params · CPU latency · mIoU on the CamVid validation split",
+                                            info="params · CPU ms · mIoU on CamVid val",
                                             elem_id="model-select")
                         segment_btn = gr.Button("Segment", variant="primary", elem_id="segment-btn")
                         status = gr.Markdown("Upload an image or pick an example, then press **Segment**.",
                                              elem_id="segment-status", elem_classes="sd-status")
                         next_btn = gr.Button("Next image (N)", elem_id="next-btn")
                         strategy = gr.Radio([(label, key) for key, label in STRATEGIES.items()],
-                                            value="uncertainty", label="Queue order", elem_id="queue-strategy")
+                                            value="uncertainty", label="Queue order", show_label=False,
+                                            container=False, elem_id="queue-strategy")
                         queue_info = gr.Markdown("", elem_id="queue-status", elem_classes="sd-note")
                     with gr.Column(scale=6, min_width=560, elem_id="editor-column"):
                         editor = gr.HTML("", html_template=ui.PAINTER_TEMPLATE, js_on_load=ui.PAINTER_JS,

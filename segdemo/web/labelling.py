@@ -232,6 +232,7 @@ class LabellingHandlers:
         outputs = list(self.next_image(model, strategy, session))
         if isinstance(outputs[6], str):
             outputs[6] = f"{saved_status}\n\nMoved on: {outputs[6]}"
+        outputs[8] = gr.skip()  # Save is on the Segment tab; a late answer must not pull the user off another tab
         return tuple(outputs)
 
     def samples_table(self, model: str, strategy: str, session) -> list[list[str]]:

@@ -13,7 +13,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, SHOTS, free_port
 
 SIZE = {"width": 1400, "height": 1000}
 
@@ -58,6 +58,8 @@ def take(photo: Path, imports: list[Path], out: Path) -> list[Path]:
             page.wait_for_timeout(1500)
             shots.append(out / "tab-dataset.png")
             page.screenshot(path=str(shots[-1]))
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "tab-dataset-full.png"), full_page=True)  # for review, not the README
 
             page.get_by_role("tab", name="Segment & correct").click()
             token = page.evaluate("window.segdemoPainter.state().token")
