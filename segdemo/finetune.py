@@ -324,24 +324,24 @@ class FinetuneJob:
             blend_weights(model, start, settings.average)
             after = evaluate(Predictor(model, labels=labels, mean=live.mean, std=live.std,
                                        base_size=augment.base_size), heldout_set)
-        version = workspace.next_version(self.model)
         learning = learning_classes(recent_matrix(workspace),
                                     trained_classes(workspace, self.model, live.entry, new_head=live.new_head))
         decision = decide(np.array(before["matrix"]), np.array(after["matrix"]), images=len(heldout_ids),
                           names=labels.names, learning=learning, untrained_head=live.new_head)
         promoted = decision.promote
-        save_weights(model, workspace.checkpoint_dir(self.model) / f"{version}.safetensors", model_name=self.model,
-                     labels=labels, input_scale=model.input_scale, base_size=augment.base_size,
-                     mean=live.mean, std=live.std, version=version,
-                     meta={"parent": parent, "train_ids": train_ids, "heldout_ids": heldout_ids,
-                           "metrics": {"heldout_before": before, "heldout": after}, "seconds": result.seconds,
-                           "guard": {**decision.to_dict(), "explanation": decision.explain(live_name)},
-                           "stopped": result.stopped, "kept_epoch": kept_epoch, "created": time.time(),
-                           "recipe": {"settings": {**asdict(settings), "seconds": config.seconds, "bf16": config.bf16},
-                                      "machine": machine_description()},
-                           "history": [asdict(r) for r in result.history]})
-        if promoted:
-            workspace.set_live(self.model, version)
+        recipe = {"settings": {**asdict(settings), "seconds": config.seconds, "bf16": config.bf16},
+                  "machine": machine_description()}
+        with workspace.version_slot(self.model) as version:
+            save_weights(model, workspace.checkpoint_dir(self.model) / f"{version}.safetensors",
+                         model_name=self.model, labels=labels, input_scale=model.input_scale,
+                         base_size=augment.base_size, mean=live.mean, std=live.std, version=version,
+                         meta={"parent": parent, "train_ids": train_ids, "heldout_ids": heldout_ids,
+                               "metrics": {"heldout_before": before, "heldout": after}, "seconds": result.seconds,
+                               "guard": {**decision.to_dict(), "explanation": decision.explain(live_name)},
+                               "stopped": result.stopped, "kept_epoch": kept_epoch, "created": time.time(),
+                               "recipe": recipe, "history": [asdict(r) for r in result.history]})
+            if promoted:
+                workspace.set_live(self.model, version)
         self.state.progress = 1.0
         return FinetuneResult(self.model, parent, version, promoted, before, after, result.seconds,
                               train_ids, heldout_ids, result.stopped, decision, live_name)

@@ -16,7 +16,7 @@ update costs only the top's steps. A run
    live if the guard promotes it.
 
 :class:`FastLearner` runs this in a background thread, restarts when a newer save arrives, waits while a
-Fine-tune job runs in the workspace, and gives way to foreground work (:func:`foreground`) between steps.
+Fine-tune job runs in the workspace, and gives way to foreground work (:mod:`segdemo.priority`) between steps.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ import copy
 import random
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
@@ -40,6 +39,7 @@ from segdemo.guard import Decision, decide, learning_classes
 from segdemo.inference import Predictor
 from segdemo.metrics import ConfusionMatrix
 from segdemo.models import SegmentationModel, build_model
+from segdemo.priority import wait_for_foreground
 from segdemo.store import SHIPPED, StoreError, Workspace
 from segdemo.weights import WeightsEntry, WeightsError, save_partial_weights
 
@@ -88,29 +88,6 @@ class LearnResult:
             return f"learned from {self.samples} sample{plural} in {self.seconds:.1f} s — {self.version} live"
         return f"learned {self.version} from {self.samples} sample{plural} in {self.seconds:.1f} s; " + \
             self.decision.explain(self.live)
-
-
-_foreground_count = 0
-_foreground_idle = threading.Condition()
-
-
-@contextmanager
-def foreground() -> Iterator[None]:
-    """Mark work a person is waiting for (Segment, Next): fast learners pause between steps meanwhile."""
-    global _foreground_count
-    with _foreground_idle:
-        _foreground_count += 1
-    try:
-        yield
-    finally:
-        with _foreground_idle:
-            _foreground_count -= 1
-            _foreground_idle.notify_all()
-
-
-def _wait_for_foreground(limit: float = 30.0) -> None:
-    with _foreground_idle:
-        _foreground_idle.wait_for(lambda: _foreground_count == 0, timeout=limit)
 
 
 def trunk_entry(live) -> tuple[WeightsEntry, bool]:
@@ -198,7 +175,7 @@ def learn(workspace: Workspace, model: str, settings: LearnerSettings | None = N
     torch.manual_seed(settings.seed + len(train))
     newest, steps, train_started = train[-1].id, 0, time.monotonic()
     while steps < settings.max_steps and time.monotonic() - train_started < settings.seconds:
-        _wait_for_foreground()
+        wait_for_foreground()
         if should_stop():
             return LearnResult(model, None, False, live_name, None, len(train), steps, time.monotonic() - started,
                                time.monotonic() - train_started, "stopped for a newer save")
@@ -222,19 +199,19 @@ def learn(workspace: Workspace, model: str, settings: LearnerSettings | None = N
     student.eval()
 
     decision = _judge(workspace, model, live, student, trunk, heldout, unlabelled)
-    version = workspace.next_version(model)
     explanation = decision.explain(live_name)
-    save_partial_weights(student, student.top_modules(), workspace.checkpoint_dir(model) / f"{version}.safetensors",
-                         base=base, shipped=base_shipped, model_name=model, labels=workspace.labels,
-                         version=version,
-                         meta={"parent": live.source, "learner": "fast", "train_ids": [s.id for s in train],
-                               "heldout_ids": heldout, "steps": steps, "seconds": round(train_seconds, 3),
-                               "guard": {**decision.to_dict(), "explanation": explanation},
-                               "recipe": {"settings": asdict(settings), "lr": lr,
-                                          "unlabelled_images": len(unlabelled)},
-                               "created": time.time()})
-    if decision.promote:
-        workspace.set_live(model, version)
+    with workspace.version_slot(model) as version:
+        save_partial_weights(student, student.top_modules(),
+                             workspace.checkpoint_dir(model) / f"{version}.safetensors", base=base,
+                             shipped=base_shipped, model_name=model, labels=workspace.labels, version=version,
+                             meta={"parent": live.source, "learner": "fast", "train_ids": [s.id for s in train],
+                                   "heldout_ids": heldout, "steps": steps, "seconds": round(train_seconds, 3),
+                                   "guard": {**decision.to_dict(), "explanation": explanation},
+                                   "recipe": {"settings": asdict(settings), "lr": lr,
+                                              "unlabelled_images": len(unlabelled)},
+                                   "created": time.time()})
+        if decision.promote:
+            workspace.set_live(model, version)
     return LearnResult(model, version, decision.promote, live_name, decision, len(train), steps,
                        time.monotonic() - started, train_seconds)
 

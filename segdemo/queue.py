@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from segdemo.fileio import atomic_write_text
+from segdemo.priority import wait_for_foreground
 from segdemo.store import StoreError, Workspace
 
 STRATEGIES = {"uncertainty": "most uncertain first", "order": "in order"}
@@ -106,7 +107,8 @@ class ScorerState:
 
 
 class Scorer:
-    """Scores a workspace's unlabelled samples that have no score from ``predictor``'s version, in a thread.
+    """Scores a workspace's unlabelled samples that have no score from ``predictor``'s version, in a thread,
+    giving way to foreground work between images (:mod:`segdemo.priority`).
 
     Scores are saved every few images, so a cancel or a crash keeps what was done.
     """
@@ -145,6 +147,7 @@ class Scorer:
             todo = [s.id for s in self.workspace.list_unlabelled() if s.id not in scores]
             state.total = len(todo)
             for sample_id in todo:
+                wait_for_foreground()
                 if self._cancel.is_set():
                     break
                 try:

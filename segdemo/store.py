@@ -351,6 +351,13 @@ class Workspace:
         numbers = [int(e.version[1:]) for e in self.versions(model) if e.version[1:].isdigit()]
         return f"v{max(numbers, default=0) + 1}"
 
+    @contextmanager
+    def version_slot(self, model: str) -> Iterator[str]:
+        """The next version name of ``model``, held under the workspace lock until its files are written: two
+        learners (the fast learner and the Fine-tune job) never write the same version."""
+        with self._locked():
+            yield self.next_version(model)
+
     def _live_table(self) -> dict:
         try:
             return json.loads(self.path("checkpoints", "live.json").read_text())

@@ -52,3 +52,24 @@ def shared_dataset(name: str) -> Path:
     if not (path / "splits").is_dir():
         pytest.skip(f"{path} not present")
     return path
+
+
+ANIMALS = ("background", "cat", "dog")
+"""A second label set for the tests: drawn 'cats' (orange discs) and 'dogs' (brown squares) on grass."""
+
+
+def draw_animal(seed: int, kind: int, height: int = 96, width: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Grass with one animal: ``kind`` 1 a cat (an orange disc), 2 a dog (a brown square). (RGB uint8, mask uint8)."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((height, width), dtype=np.uint8)
+    size = int(min(height, width) * rng.uniform(0.35, 0.5))
+    top, left = int(rng.uniform(0, height - size)), int(rng.uniform(0, width - size))
+    if kind == 1:
+        rows, cols = np.ogrid[:height, :width]
+        centre, radius = (top + size / 2, left + size / 2), size / 2
+        mask[(rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 <= radius ** 2] = 1
+    else:
+        mask[top:top + size, left:left + size] = 2
+    colors = np.array([(70, 140, 60), (235, 150, 40), (110, 70, 40)], dtype=np.float32)
+    image = colors[mask] + rng.normal(0, 10, (height, width, 3))
+    return np.clip(image, 0, 255).astype(np.uint8), mask

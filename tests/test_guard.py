@@ -1,69 +1,105 @@
-"""The promotion guard's decision on hand-made per-image scores."""
+"""The promotion guard's decision on hand-made confusion matrices (rows: truth, columns: prediction)."""
 
 import numpy as np
 import pytest
 
-from segdemo.guard import MAX_REGRESSION, MIN_IMAGES, decide
-from segdemo.metrics import image_miou, pixel_error
+from segdemo.guard import (CLEAR_GAIN, ERROR_TOLERANCE, FORGET_TOLERANCE, MAX_DRIFT, MIN_IMAGES, decide,
+                           learning_classes, scores)
+
+NAMES = ("background", "cat", "dog")
 
 
-def test_thin_evidence_is_too_few_to_tell_even_when_it_looks_good():
-    decision = decide([0.50, 0.40], [0.60, 0.55])
-    assert decision.verdict == "too few" and not decision.promote and decision.images == 2
-    assert decision.gain == pytest.approx(0.125)
-    text = decision.explain("v3")
-    assert "too few to tell" in text and "kept v3 live" in text and "promote anyway?" in text
-    assert "+12.5 mIoU points per image on 2 held-out images" in text
+def matrix(rows):
+    return np.array(rows, dtype=np.int64)
 
 
-def test_a_clear_gain_on_enough_images_is_promoted():
-    decision = decide([0.50, 0.55, 0.40, 0.45], [0.58, 0.60, 0.49, 0.50], [0.2] * 4, [0.18] * 4)
-    assert decision.verdict == "better" and decision.promote
-    assert decision.wins == 4 and decision.losses == 0 and decision.worst == 0
-    assert "promoted" in decision.explain("the shipped weights")
+def test_scores_pool_one_matrix_like_the_zoo():
+    pooled = scores(matrix([[80, 10, 0], [10, 90, 0], [0, 0, 0]]))
+    assert pooled["miou"] == pytest.approx((80 / 100 + 90 / 110) / 2)
+    assert pooled["error"] == pytest.approx(20 / 190)
+    assert pooled["iou"][2] is None
 
 
-def test_a_clear_loss_is_refused():
-    decision = decide([0.60, 0.60, 0.60], [0.55, 0.58, 0.50])
-    assert decision.verdict == "worse" and not decision.promote and decision.losses == 3
+def test_one_spurious_blob_costs_little_pooled():
+    """A small 'dog' blob on cat images: per-image mIoU would fall by a third; pooled it barely moves."""
+    live = matrix([[900, 0, 0], [0, 1000, 0], [0, 0, 0]])
+    candidate = matrix([[900, 0, 0], [0, 990, 10], [0, 0, 0]])
+    decision = decide(live, candidate, images=5, names=NAMES)
+    assert decision.error_after - decision.error_before == pytest.approx(10 / 1900)
+    assert decision.verdict in ("worse", "unclear") and not decision.promote
+
+
+def test_a_class_that_appears_late_is_learned():
+    """Held-out images are all cats; the recent saves are dogs the live model called cats."""
+    recent = matrix([[500, 20, 0], [0, 0, 0], [30, 450, 0]])
+    assert learning_classes(recent, trained={0, 1}) == [2]
+    live = matrix([[900, 50, 0], [40, 1000, 0], [0, 0, 0]])
+    candidate = matrix([[895, 45, 10], [45, 975, 20], [0, 0, 0]])  # cats a little worse, dog appears
+    decision = decide(live, candidate, images=4, names=NAMES, learning=[2])
+    assert decision.verdict == "learning" and decision.promote and decision.learning == ("dog",)
+    assert decision.kept_change > -FORGET_TOLERANCE
+    assert "learning dog" in decision.explain("v2")
+    assert decide(live, candidate, images=4, names=NAMES).verdict == "worse", "without the recent evidence"
+
+
+def test_a_class_never_trained_is_learned_even_with_no_held_out_image():
+    recent = matrix([[500, 0, 0], [100, 300, 0], [0, 0, 0]])
+    assert learning_classes(recent, trained={0}) == [1]
+    empty = np.zeros((3, 3), dtype=np.int64)
+    decision = decide(empty, empty, images=0, names=NAMES, learning=[1])
+    assert decision.verdict == "learning" and decision.promote
+
+
+def test_learning_a_class_may_not_forget_the_others():
+    live = matrix([[900, 50, 0], [40, 1000, 0], [0, 0, 0]])
+    forgetting = matrix([[700, 50, 200], [40, 700, 300], [0, 0, 0]])
+    decision = decide(live, forgetting, images=4, names=NAMES, learning=[2])
+    assert decision.verdict == "forgets" and not decision.promote
+    assert decision.error_after - decision.error_before > ERROR_TOLERANCE
+    assert "forgets" in decision.explain("v3") and "kept v3 live" in decision.explain("v3")
+
+
+def test_classes_found_on_recent_saves_are_not_being_learned():
+    recent = matrix([[500, 20, 0], [10, 400, 0], [2, 2, 1]])  # class 2: under 1 % of the pixels
+    assert learning_classes(recent, trained=None) == []
+    assert learning_classes(np.zeros((3, 3)), trained=set()) == []
+
+
+def test_a_one_scene_regression_is_refused():
+    """Same classes; the candidate got worse on the held-out images: no class to learn excuses it."""
+    live = matrix([[800, 100, 100], [50, 900, 50], [30, 30, 500]])
+    candidate = matrix([[700, 150, 150], [60, 880, 60], [40, 40, 480]])
+    decision = decide(live, candidate, images=MIN_IMAGES, names=NAMES)
+    assert decision.verdict == "worse" and not decision.promote
     assert "worse" in decision.explain("v1") and "promote anyway" not in decision.explain("v1")
 
 
-def test_one_image_much_more_to_repaint_blocks_an_average_gain():
-    before_iou, after_iou = [0.40, 0.40, 0.40, 0.40, 0.80], [0.60, 0.60, 0.60, 0.60, 0.78]
-    before_err, after_err = [0.3, 0.3, 0.3, 0.3, 0.10], [0.2, 0.2, 0.2, 0.2, 0.10 + MAX_REGRESSION + 0.05]
-    decision = decide(before_iou, after_iou, before_err, after_err)
-    assert decision.gain > decision.spread and decision.verdict == "unclear" and not decision.promote
-    assert "one image has 10.0 % more pixels wrong" in decision.explain("v2")
+def test_a_gain_that_moves_the_unlabelled_images_is_refused_as_forgetting():
+    live = matrix([[800, 100, 100], [50, 900, 50], [30, 30, 500]])
+    candidate = matrix([[850, 75, 75], [40, 920, 40], [30, 30, 500]])
+    assert decide(live, candidate, images=5, names=NAMES, drift=0.01).verdict == "better"
+    moved = decide(live, candidate, images=5, names=NAMES, drift=MAX_DRIFT + 0.05)
+    assert moved.verdict == "forgets" and not moved.promote and "unlabelled pixels change" in moved.explain("v1")
 
 
-def test_a_gain_within_the_noise_is_unclear():
-    decision = decide([0.50, 0.50, 0.50, 0.50], [0.46, 0.53, 0.45, 0.58])
-    assert 0 < decision.gain < decision.spread and decision.verdict == "unclear" and not decision.promote
-    assert "within noise" in decision.explain("v1")
+def test_noise_is_neither_better_nor_worse():
+    live = matrix([[800, 100, 100], [50, 900, 50], [30, 30, 500]])
+    candidate = matrix([[801, 99, 100], [51, 899, 50], [30, 30, 500]])
+    decision = decide(live, candidate, images=6, names=NAMES)
+    assert decision.verdict == "unclear" and not decision.promote and "promote anyway?" in decision.explain("v2")
 
 
-def test_an_untrained_classifier_is_replaced_whatever_the_evidence():
-    decision = decide([0.1], [0.05], untrained_head=True)
-    assert decision.promote and decision.verdict == "new classifier"
+def test_thin_evidence_needs_a_clear_gain():
+    live = matrix([[800, 100, 100], [50, 900, 50], [30, 30, 500]])
+    slightly = matrix([[820, 90, 90], [45, 910, 45], [30, 30, 500]])
+    clearly = matrix([[950, 25, 25], [10, 980, 10], [10, 10, 540]])
+    assert decide(live, slightly, images=MIN_IMAGES - 1, names=NAMES).verdict == "too few"
+    decision = decide(live, clearly, images=1, names=NAMES)
+    assert decision.gain >= CLEAR_GAIN and decision.verdict == "better" and decision.promote
 
 
-def test_minimum_is_what_the_rule_says():
-    assert decide([0.5] * MIN_IMAGES, [0.6] * MIN_IMAGES).promote
-    assert not decide([0.5] * (MIN_IMAGES - 1), [0.6] * (MIN_IMAGES - 1)).promote
-
-
-def test_mismatched_lists_are_refused():
+def test_a_new_classifier_is_always_promoted_and_shapes_must_match():
+    empty = np.zeros((3, 3))
+    assert decide(empty, empty, images=0, names=NAMES, untrained_head=True).verdict == "new classifier"
     with pytest.raises(ValueError):
-        decide([0.1, 0.2], [0.1])
-    with pytest.raises(ValueError):
-        decide([0.1, 0.2], [0.1, 0.3], [0.5], [0.4])
-
-
-def test_per_image_scores():
-    target = np.array([[0, 0, 1, 1], [0, 0, 1, 255]])
-    prediction = np.array([[0, 0, 1, 0], [0, 2, 1, 1]])
-    assert pixel_error(prediction, target) == pytest.approx(2 / 7)
-    # class 0: tp 3, union 5; class 1: tp 2, union 3; class 2: tp 0, union 1
-    assert image_miou(prediction, target, 3) == pytest.approx((3 / 5 + 2 / 3 + 0) / 3)
-    assert image_miou(prediction, np.full_like(target, 255), 3) == 1.0
+        decide(np.zeros((3, 3)), np.zeros((2, 2)), images=1, names=NAMES)

@@ -1,7 +1,8 @@
 """The app's handler object: every tab's handler mixin over the shared :class:`segdemo.web.state.AppState`.
 
 Where each tab's handlers live: ``segment.py`` (Segment & correct: segment, editor payload, views, save),
-``labelling.py`` (import, the queue, the smart tools, export), ``dataset.py`` (the saved-samples gallery),
+``learning.py`` (the fast learner after each save), ``labelling.py`` (import, the queue, the smart tools,
+export), ``dataset.py`` (the saved-samples gallery),
 ``finetune_tab.py`` (the job, results, versions) and ``workspaces.py`` (label sets and workspaces).
 """
 
@@ -13,6 +14,7 @@ from segdemo.finetune import FinetuneSettings
 from segdemo.web.dataset import DatasetHandlers
 from segdemo.web.finetune_tab import FinetuneHandlers
 from segdemo.web.labelling import LabellingHandlers
+from segdemo.web.learning import LearningHandlers
 from segdemo.web.segment import SegmentHandlers
 from segdemo.web.state import AppState
 from segdemo.web.workspaces import WorkspaceHandlers
@@ -20,17 +22,19 @@ from segdemo.web.workspaces import WorkspaceHandlers
 DEFAULT_WORKSPACE = "workspace"
 
 
-class SegdemoApp(SegmentHandlers, LabellingHandlers, DatasetHandlers, FinetuneHandlers, WorkspaceHandlers,
-                 AppState):
+class SegdemoApp(SegmentHandlers, LearningHandlers, LabellingHandlers, DatasetHandlers, FinetuneHandlers,
+                 WorkspaceHandlers, AppState):
     """Handlers for one workspace. Each takes plain values and a Session and returns what the UI shows.
 
     Opens (or creates) ``workspace_dir`` at once, so a bad path fails at start-up; raises StoreError then.
     ``finetune_seconds``: the budget the slider starts at (default ``SEGDEMO_FINETUNE_SECONDS`` or 0, automatic).
+    ``learn_after_save``: run the fast learner after each Save (off only in tests that count versions).
     """
 
     def __init__(self, workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_seconds: float | None = None,
-                 finetune_settings: FinetuneSettings | None = None) -> None:
+                 finetune_settings: FinetuneSettings | None = None, learn_after_save: bool = True) -> None:
         AppState.__init__(self, workspace_dir)
+        self.learn_after_save = learn_after_save
         self._init_labelling()
         self._init_dataset()
         self._init_finetune(finetune_seconds, finetune_settings)

@@ -24,6 +24,7 @@ from segdemo import tools, ui
 from segdemo.export import FORMATS, ExportError, zip_bytes
 from segdemo.fileio import atomic_write_bytes
 from segdemo.importer import describe, import_paths
+from segdemo.priority import foreground
 from segdemo.queue import STRATEGIES, Scorer, load_scores, queue_order
 from segdemo.store import StoreError, Workspace
 from segdemo.weights import WeightsError
@@ -93,6 +94,7 @@ class LabellingHandlers:
             self._imports[root] = cancel
         try:
             progress(0, desc="importing")
+            labelled_before = len(workspace.split_ids("train"))
             report = import_paths(workspace, paths, cancel=cancel,
                                   progress=lambda done, total, name: progress(done / max(1, total),
                                                                               desc=f"importing {name}"))
@@ -111,6 +113,8 @@ class LabellingHandlers:
             lines.append(f"- … and {len(report.skipped) - 20} more")
         if report.imported and model:
             self.ensure_scoring(workspace, model)
+            if len(workspace.split_ids("train")) > labelled_before:
+                self.start_learning(workspace, model)
         return "\n".join(lines), session
 
     def cancel_import(self, session) -> None:
@@ -196,12 +200,13 @@ class LabellingHandlers:
         meta = workspace.sample_meta(sample_id)
         try:
             image = workspace.load_image(sample_id)
-            predictor = self.predictors.get(workspace, model)
-            segments = _BESIDE.submit(tools.superpixels, image)
-            started = time.perf_counter()
-            prediction = predictor.predict(image)
-            ms = (time.perf_counter() - started) * 1000
-            segments = segments.result()
+            with foreground():
+                predictor = self.predictors.get(workspace, model)
+                segments = _BESIDE.submit(tools.superpixels, image)
+                started = time.perf_counter()
+                prediction = predictor.predict(image)
+                ms = (time.perf_counter() - started) * 1000
+                segments = segments.result()
         except (StoreError, OSError, WeightsError, ValueError) as err:
             gr.Warning(str(err))
             return (gr.skip(),) * 7 + (session, gr.skip())

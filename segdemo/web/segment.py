@@ -26,6 +26,7 @@ from PIL import Image
 
 from segdemo import ui
 from segdemo.fileio import ImageError, atomic_write_bytes, read_rgb
+from segdemo.priority import foreground
 from segdemo.store import StoreError
 from segdemo.web.models import offered_models
 from segdemo.web.state import Session
@@ -85,9 +86,10 @@ class SegmentHandlers:
             raise gr.Error(f"Unknown model {model!r}; choose one of: {', '.join(offered)}.", title="No such model")
         try:
             rgb = read_rgb(path)
-            predictor = self.predictors.get(workspace, model)
-            started = time.perf_counter()
-            prediction = predictor.predict(rgb)
+            with foreground():
+                predictor = self.predictors.get(workspace, model)
+                started = time.perf_counter()
+                prediction = predictor.predict(rgb)
             ms = (time.perf_counter() - started) * 1000
         except ImageError as err:
             raise gr.Error(f"{name or 'This file'}: {err}", title="Not a usable image") from None
@@ -187,6 +189,7 @@ class SegmentHandlers:
             gr.Warning(f"Not saved: {err}")
             return f"⚠ Not saved: {err}", session
         session.sample_id, session.corrected = meta.id, mask
+        self.start_learning(self.workspace(session), session.model)
         return self._saved_line(meta, session), session
 
     def _saved_line(self, meta, session: Session) -> str:
