@@ -2,9 +2,10 @@
 
 ``python app.py`` serves on http://127.0.0.1:7860 (``--host``, ``--port``, ``--workspace DIR``, ``--auth
 user:password`` or ``SEGDEMO_AUTH``, ``--share``). This file holds the constants, the layout and wiring
-(``build_demo``) and the command line only. Each tab's handlers live in ``segdemo.web`` (``segment``, ``labelling``,
-``dataset``, ``finetune_tab``, ``workspaces``; ``segdemo.web.handlers.SegdemoApp`` combines them); the work is done
-by ``segdemo`` (inference, store, finetune) and the pure view helpers in ``segdemo.ui``. Importing it has no side
+(``build_demo``) and the command line only. Each tab's handlers live in ``segdemo.web`` (``segment``,
+``learning``, ``labelling``, ``dataset``, ``finetune_tab``, ``workspaces``; ``segdemo.web.handlers.SegdemoApp``
+combines them); the work is done by ``segdemo`` (inference, store, learner, finetune) and the pure view helpers
+in ``segdemo.ui``. Importing it has no side
 effects: ``build_demo(workspace)`` makes the app, and the module-level ``demo`` is built on first access.
 
 Events: two public API endpoints, ``/predict`` (image file, model name → overlay, legend HTML, status text) and
@@ -115,6 +116,7 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
                         move_on = gr.Checkbox(True, label="Save moves on to the next queued image",
                                               elem_id="save-next", visible=False)
                         save_status = gr.Markdown("", elem_id="save-status", elem_classes="sd-status")
+                        learn_status = gr.Markdown("", elem_id="learn-status", elem_classes="sd-status")
                         with gr.Accordion("Confidence, mask and download", open=False, elem_id="views"):
                             overlay_out = gr.Image(label="View", type="filepath", format="png", interactive=False,
                                                    height=200, elem_id="overlay", buttons=["download", "fullscreen"])
@@ -242,8 +244,10 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
         next_btn.click(app.next_image, [model, strategy, session], next_outputs, concurrency_id="inference",
                        concurrency_limit=2, show_progress_on=editor, **private).then(
             app.queue_controls, [model, strategy, session], queue_outputs, show_progress="hidden", **private)
-        saved.then(app.save_then_next, [move_on, model, strategy, save_status, session], next_outputs,
-                   show_progress="hidden", **private).then(
+        learned = saved.then(app.learning_status, session, learn_status, concurrency_limit=None,
+                             show_progress="hidden", **private)
+        learned.then(app.save_then_next, [move_on, model, strategy, save_status, session], next_outputs,
+                     show_progress="hidden", **private).then(
             app.queue_controls, [model, strategy, session], queue_outputs, show_progress="hidden", **private)
         strategy.change(app.queue_status, [model, strategy, session], queue_info, **private)
         demo.load(app.queue_controls, [model, strategy, session], queue_outputs, **private)

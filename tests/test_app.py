@@ -44,7 +44,8 @@ def app_module():
 
 @pytest.fixture
 def seg_app(app_module, tmp_path):
-    return app_module.SegdemoApp(tmp_path / "ws", finetune_seconds=2)
+    """The app without the fast learner, so the versions these tests count are the ones they make."""
+    return app_module.SegdemoApp(tmp_path / "ws", finetune_seconds=2, learn_after_save=False)
 
 
 @pytest.fixture
