@@ -1,0 +1,56 @@
+"""Learn as you label, in headless Chromium: Save teaches the model, the line under Save says so, and the image
+Save moves on to is predicted by the model that learned the save."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from segdemo.inference import Predictor
+from segdemo.store import Workspace
+from segdemo.ui import decode_painter_value
+from tests.browser.test_browser import open_tab, painter_state, save_and_wait, stroke, write_image
+
+pytestmark = pytest.mark.browser
+FENCE = 7
+
+
+def test_save_then_next_shows_what_the_save_taught(serve, page, tmp_path):
+    url, demo, workspace_dir = serve()
+    page.goto(url)
+    page.wait_for_selector("#segment-btn")
+    open_tab(page, "Dataset")
+    paths = [write_image(tmp_path, seed) for seed in (51, 52)]
+    page.set_input_files("#import-files input[type=file]", [str(p) for p in paths])
+    page.wait_for_function("document.querySelector('#import-status').innerText.includes('Imported 2 images')")
+    open_tab(page, "Segment & correct")
+    page.wait_for_selector("#save-next", state="visible")
+    token = painter_state(page)["token"] if page.evaluate("!!window.segdemoPainter") else ""
+    page.click("#next-btn")
+    page.wait_for_function("t => window.segdemoPainter && window.segdemoPainter.state().token !== t", arg=token)
+    first = painter_state(page)
+
+    # Paint the lower third as Fence: a correction the shipped model would never make by itself.
+    page.click(f'#legend [data-class="{FENCE}"]')
+    height, width = first["h"], first["w"]
+    for y in np.arange(height * 2 / 3 + 2, height, 6.0):
+        stroke(page, [(1.0, float(y)), (width / 2, float(y) + 0.5), (width - 1.0, float(y))])
+    painted = decode_painter_value(page.evaluate("window.segdemoPainter.value()")).mask
+    assert (painted[int(height * 2 / 3) + 4:] == FENCE).mean() > 0.9
+
+    token = painter_state(page)["token"]
+    save_and_wait(page)
+    page.wait_for_function("document.querySelector('#learn-status').innerText.includes('learned from 1 sample')",
+                           timeout=60_000)
+    assert "v1 live" in page.inner_text("#learn-status")
+    page.wait_for_function("t => window.segdemoPainter.state().token !== t", arg=token, timeout=60_000)
+    assert "workspace v1" in painter_state(page)["title"]
+
+    workspace = Workspace(workspace_dir)
+    queued = workspace.list_unlabelled()
+    assert len(queued) == 1
+    shown = decode_painter_value(page.evaluate("window.segdemoPainter.value()")).mask
+    before = Predictor.from_weights("fcn8s_lite0").predict(workspace.load_image(queued[0].id)).mask
+    lower = slice(int(height * 2 / 3) + 4, None)
+    assert (shown[lower] == FENCE).mean() > (before[lower] == FENCE).mean() + 0.3, \
+        "the next image's prediction reflects the save"
