@@ -502,14 +502,25 @@ def test_save_moves_on_only_through_a_queue_and_quietly_without_one(seg_app, tmp
     _, next_status, *_ = seg_app.next_image(MODEL, "order", session)[3:]
     assert capsys.readouterr().out == ""
 
-    path = write_png(tmp_path / "queued.png", draw_scene(161, 48, 64)[0])
-    seg_app.import_files([path], MODEL, session, progress=lambda *a, **k: None)
+    paths = [write_png(tmp_path / f"queued{i}.png", draw_scene(161 + i, 48, 64)[0]) for i in range(2)]
+    seg_app.import_files(paths, MODEL, session, progress=lambda *a, **k: None)
     queue, checkbox = seg_app.queue_controls(MODEL, "order", session)
-    assert "1 unlabelled" in queue and checkbox.visible is True
+    assert "2 unlabelled" in queue and checkbox.visible is True
+    # The uploaded image was saved before the import: a late "move on" leaves it in the editor.
+    outputs = seg_app.save_then_next(True, MODEL, "order", "✓ Saved it", session)
+    assert all(isinstance(o, type(gr.skip())) for i, o in enumerate(outputs) if i != 7)
+
+    session = seg_app.next_image(MODEL, "order", session)[7]
+    assert session.source_name == "queued0.png" and session.from_queue
+    seg_app.save(ui.painter_value(session.prediction, session.token), session)
+    outputs = seg_app.save_then_next(False, MODEL, "order", "✓ Saved it", session)
+    assert all(isinstance(o, type(gr.skip())) for i, o in enumerate(outputs) if i != 7), "unticked: stays"
     outputs = seg_app.save_then_next(True, MODEL, "order", "✓ Saved it", session)
     session = outputs[7]
-    assert session.source_name == "queued.png" and session.sample_id
-    assert outputs[6].startswith("✓ Saved it") and "Editing **queued.png**" in outputs[6]
+    assert session.source_name == "queued1.png" and session.sample_id
+    assert outputs[6].startswith("✓ Saved it") and "Editing **queued1.png**" in outputs[6]
+    assert isinstance(outputs[8], type(gr.skip())), "moving on never switches tabs"
+    assert capsys.readouterr().out == ""
 
 
 def test_segment_after_next_acts_on_the_queued_image(seg_app, tmp_path):

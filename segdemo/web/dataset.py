@@ -84,7 +84,7 @@ class DatasetHandlers:
             return gr.skip(), gr.skip(), gr.skip(), session, gr.skip()
         session.image, session.prediction, session.corrected, session.confidence = image, prediction, corrected, None
         session.model, session.version, session.source_name = meta.model, meta.weights_version, meta.source_name
-        session.sample_id, session.token = meta.id, uuid.uuid4().hex
+        session.sample_id, session.token, session.from_queue = meta.id, uuid.uuid4().hex, False
         if session.view == "Confidence":
             session.view = "Overlay"
         status = (f"Re-opened **{session.image_name}** (sample {meta.id}, prediction by {meta.model} · "

@@ -213,7 +213,7 @@ class LabellingHandlers:
         session.image, session.prediction, session.corrected = image, prediction.mask, None
         session.confidence = prediction.confidence
         session.model, session.version, session.source_name = model, predictor.version, meta.source_name
-        session.sample_id, session.token = sample_id, uuid.uuid4().hex
+        session.sample_id, session.token, session.from_queue = sample_id, uuid.uuid4().hex, True
         score = scores.get(sample_id)
         why = f"uncertainty {score:.3f}" if score is not None else "not scored yet"
         status = (f"**Next: {session.image_name}** (queued sample {sample_id}, {why}; {len(order) - 1} more in the "
@@ -226,11 +226,11 @@ class LabellingHandlers:
                 save_status, session, gr.Tabs(selected="segment"))
 
     def save_then_next(self, move_on: bool, model: str, strategy: str, saved_status: str, session) -> tuple:
-        """After a save: open the next queued image when "Save moves on" is ticked, the save landed and images
-        are queued; the Save status keeps the save's line and names the image opened. Otherwise changes nothing
-        and says nothing."""
+        """After a save: open the next queued image when "Save moves on" is ticked, the saved image came from the
+        queue and more are queued; the Save status keeps the save's line and names the image opened. Otherwise
+        changes nothing and says nothing (an uploaded image saved before an import stays in the editor)."""
         skip = (gr.skip(),) * 7 + (session, gr.skip())
-        if not move_on or session.corrected is None or not session.sample_id:
+        if not move_on or not session.from_queue or session.corrected is None or not session.sample_id:
             return skip
         if not [i for i in self.queue(self.workspace(session), model, strategy)[0] if i != session.sample_id]:
             return skip

@@ -99,7 +99,7 @@ class SegmentHandlers:
             raise gr.Error(f"{name or 'This image'}: {err}", title="Cannot segment") from None
         same = session.image is not None and np.array_equal(session.image, rgb)
         if not (same and session.sample_id):  # the same sample (e.g. a queued image) keeps its id and name
-            session.sample_id, session.source_name = None, name
+            session.sample_id, session.source_name, session.from_queue = None, name, False
         session.image, session.prediction, session.corrected = rgb, prediction.mask, None
         session.confidence = prediction.confidence
         session.model, session.version, session.token = model, predictor.version, uuid.uuid4().hex

@@ -24,7 +24,8 @@ from segdemo.web.models import ModelChoice, PredictorCache, model_catalogue
 
 @dataclass
 class Session:
-    """What one browser tab is working on. ``token`` ties the editor's mask to the image it was drawn on."""
+    """What one browser tab is working on. ``token`` ties the editor's mask to the image it was drawn on;
+    ``from_queue``: the image was opened by Next image (so Save may move on to the next one)."""
 
     workspace: str = ""
     image: np.ndarray | None = None
@@ -35,6 +36,7 @@ class Session:
     version: str = ""
     source_name: str = ""
     sample_id: str | None = None
+    from_queue: bool = False
     token: str = ""
     opacity: float = 0.5
     view: str = "Overlay"

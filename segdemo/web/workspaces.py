@@ -59,6 +59,7 @@ class WorkspaceHandlers:
         editor follow the labels."""
         session.image = session.prediction = session.corrected = session.confidence = None
         session.sample_id, session.token, session.selected, session.gallery_ids = None, "", None, []
+        session.from_queue = False
         labels = self.workspace(session).labels
         info, table, dropdown = self.workspace_view(session)
         return (message, info, table, dropdown, ui.legend_html(labels), "", None, gr.Image(value=None, label="Image"),

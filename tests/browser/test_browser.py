@@ -264,10 +264,12 @@ def test_finetune_from_the_browser(serve, page, tmp_path):
     summary = page.inner_text("#finetune-summary")
     assert re.search(r"held-out mIoU \d\.\d{3} → \d\.\d{3}", summary), summary
     assert re.search(r"\bon 1 (held-out )?image\b", summary) and ("too few" in summary or "worse" in summary), summary
-    assert "NOT promoted" in page.inner_text("#finetune-progress")
-    assert "v1" in page.inner_text("#versions")
+    progress = page.inner_text("#finetune-progress")
+    assert "NOT promoted" in progress
+    version = re.search(rf"{MODEL} (v\d+) NOT promoted", progress).group(1)  # the fast learner may own v1, v2...
+    assert version in page.inner_text("#versions")
     page.screenshot(path=str(SHOTS / "4-finetune.png"), full_page=True)
-    assert workspace.versions(MODEL)[-1].version == "v1"
+    assert version in [e.version for e in workspace.versions(MODEL)]
 
     # Roll back to the shipped weights with the version list.
     page.click("#version-select input")
@@ -275,6 +277,7 @@ def test_finetune_from_the_browser(serve, page, tmp_path):
     page.click("#make-live-btn")
     page.wait_for_function("document.querySelector('#live-status').innerText.includes('shipped')")
     assert workspace.live_version(MODEL) == "shipped"
+    versions = [e.version for e in workspace.versions(MODEL)]
 
     # A long fine-tune is cancelled: no new version, the live pointer untouched.
     page.fill("#finetune-seconds input[type=number]", "300")
@@ -285,7 +288,7 @@ def test_finetune_from_the_browser(serve, page, tmp_path):
     page.wait_for_timeout(1500)
     page.click("#cancel-btn")
     page.wait_for_selector("#finetune-progress [data-status=cancelled]", timeout=120_000)
-    assert [e.version for e in workspace.versions(MODEL)] == ["v1"]
+    assert [e.version for e in workspace.versions(MODEL)] == versions
     assert workspace.live_version(MODEL) == "shipped"
 
 
@@ -402,8 +405,11 @@ def test_import_next_superpixels_grabcut_save_and_move_on(serve, page, tmp_path)
     saved = read_mask(workspace_dir / "masks" / f"{most_uncertain}.png")
     assert np.array_equal(saved, expected), "the saved mask holds exactly what the two tools produced"
     assert [s.id for s in workspace.list_samples()] == [most_uncertain]
-    following = max((i for i in ids if i != most_uncertain), key=lambda i: scores[i])
-    assert following in page.inner_text("#segment-status")
+    # Save moved on to another queued image; which one depends on the scores of the version live by then (the
+    # fast learner may have put a new one live, whose scores come later).
+    following = re.search(r"queued sample (\S+?),", page.inner_text("#segment-status")).group(1)
+    assert following in ids and following != most_uncertain
+    assert painter_state(page)["title"].startswith(workspace.sample_meta(following).source_name)
 
     open_tab(page, "Dataset")  # the table shown before the save is replaced once the tab's refresh lands
     page.wait_for_function("(t => t.includes('corrected') || t.includes('held out'))"
