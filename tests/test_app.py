@@ -297,6 +297,7 @@ def test_versions_and_rollback_change_the_next_segment(seg_app, tmp_path):
                        "metrics": {"heldout_before": {"miou": 0.1}, "heldout": {"miou": 0.2}}})
     rows, dropdown = seg_app.versions_view(MODEL, seg_app.new_session())
     assert [r[0] for r in rows] == ["shipped", "v1"] and rows[0][5] == "● live"
+    assert rows[1][1] == "fine-tuned from shipped"
     assert "v1" in [value for _, value in dropdown.choices]
 
     path = write_png(tmp_path / "a.png", draw_scene(4, 64, 96)[0])
@@ -313,6 +314,10 @@ def test_versions_and_rollback_change_the_next_segment(seg_app, tmp_path):
     assert "⚠" in seg_app.make_live(MODEL, "v9", session)
     summary, result = seg_app.result_view(MODEL, session)
     assert "v1" in summary and result[0][:3] == ["mIoU (held-out)", "0.100", "0.200"]
+    save_weights(live.model, workspace.checkpoint_dir(MODEL) / "v2.safetensors", model_name=MODEL,
+                 labels=workspace.labels, input_scale=live.model.input_scale, version="v2",
+                 meta={"parent": "v1", "learner": "fast", "created": time.time()})
+    assert seg_app.versions_view(MODEL, session)[0][2][1] == "learned after a save from v1"
 
 
 def test_finetune_start_busy_cancel(seg_app, tmp_path):

@@ -189,7 +189,8 @@ class FinetuneHandlers:
             metrics = entry.meta.get("metrics", {})
             before, after = metrics.get("heldout_before", {}), metrics.get("heldout", {})
             created = entry.meta.get("created")
-            rows.append([entry.version, f"fine-tuned from {entry.meta.get('parent', '?')}",
+            how = "learned after a save" if entry.meta.get("learner") == "fast" else "fine-tuned"
+            rows.append([entry.version, f"{how} from {entry.meta.get('parent', '?')}",
                          "–" if "miou" not in before else f"{before['miou']:.3f}",
                          "–" if "miou" not in after else f"{after['miou']:.3f} (held-out)",
                          datetime.fromtimestamp(created).strftime("%m-%d %H:%M") if created else "",
