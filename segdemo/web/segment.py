@@ -67,7 +67,8 @@ def _file_path(image: Any) -> tuple[str | None, str]:
 
 
 class SegmentHandlers:
-    """Segment, the editor's payload, the Result view and Save (mixed into the app's handler class)."""
+    """Segment, the editor's payload, the Views panel, the panels naming the image and Save (mixed into the app's
+    handler class)."""
 
     def segment(self, image: Any, model: str, session: Session | None = None) -> tuple:
         """Image file + model name → (overlay PNG path, legend HTML, status markdown, session).
