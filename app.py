@@ -5,8 +5,8 @@ user:password`` or ``SEGDEMO_AUTH``, ``--share``). This file holds the constants
 (``build_demo``) and the command line only. Each tab's handlers live in ``segdemo.web`` (``segment``,
 ``learning``, ``labelling``, ``dataset``, ``finetune_tab``, ``workspaces``; ``segdemo.web.handlers.SegdemoApp``
 combines them); the work is done by ``segdemo`` (inference, store, learner, finetune) and the pure view helpers
-in ``segdemo.ui``. Importing it has no side
-effects: ``build_demo(workspace)`` makes the app, and the module-level ``demo`` is built on first access.
+in ``segdemo.ui``. Importing it has no side effects: ``build_demo(workspace)`` makes the app, and the
+module-level ``demo`` is built on first access.
 
 Events: two public API endpoints, ``/predict`` (image file, model name → overlay, legend HTML, status text) and
 ``/save`` (corrected mask as ``segdemo.ui.painter_value`` JSON → status; it saves the session's last segmented

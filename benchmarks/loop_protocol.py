@@ -10,8 +10,10 @@ rewards memorising. This protocol trains a zoo model without one drive and runs 
         --data ../data/camvid_lodo --split drive0006R0 --variants default old --seeds 0 1
 
 ``loop`` prints one JSON line per run (variant, pick, start, seed) and then, per variant and pick, the mean
-and range of the change in mIoU on the drive's other frames: for the live model after the guard, and for the
-fine-tuned version whether promoted or not.
+and range of the change in mIoU on the drive's other frames: for the live model after the saves (the fast learner
+alone), after the button, and for the button's version whether promoted or not. The name-order case (classes in
+blocks) is a session: ``python -m segdemo bench-session --data ../shared/data/pets3 --split trainval --order
+spread``.
 """
 
 from __future__ import annotations
@@ -65,21 +67,24 @@ def run_loop(args: argparse.Namespace) -> None:
                 for seed in args.seeds:
                     with tempfile.TemporaryDirectory() as scratch:
                         row = bench_loop(args.model, args.data, args.split, args.n, settings=replace(settings, seed=seed),
-                                         workspace_dir=scratch, pick=pick, start=start, weights=args.weights)
-                    row = {"variant": name, **{k: row[k] for k in (
-                        "pick", "start", "seed", "n", "miou_before", "miou_after", "miou_candidate", "seconds",
-                        "promoted", "train_samples", "heldout_samples", "explanation")}}
+                                         workspace_dir=scratch, pick=pick, start=start, weights=args.weights,
+                                         fast=not args.no_fast, press=not args.no_button)
+                    if row["miou_candidate"] is None:
+                        row["miou_candidate"] = row["miou_saves"]
+                    row = {"variant": name, **{k: row.get(k) for k in (
+                        "pick", "start", "seed", "n", "miou_before", "miou_saves", "miou_after", "miou_candidate",
+                        "save_to_learned_median_s", "fast_promoted", "promoted", "explanation")}}
                     rows.append(row)
                     print(json.dumps(row), flush=True)
-    print(f"\n{'variant':<22} {'pick':<12} runs  live after guard: mean [min, max]   fine-tuned: mean [min, max]   s")
+    print(f"\n{'variant':<22} {'pick':<12} runs  after the saves: mean [min, max]   live after the button: mean "
+          f"[min, max]   button's version: mean [min, max]")
     for name in args.variants:
         for pick in args.picks:
             group = [r for r in rows if r["variant"] == name and r["pick"] == pick]
-            live = [r["miou_after"] - r["miou_before"] for r in group]
-            tuned = [r["miou_candidate"] - r["miou_before"] for r in group]
-            print(f"{name:<22} {pick:<12} {len(group):>4}  {statistics.mean(live):+.3f} [{min(live):+.3f}, {max(live):+.3f}]"
-                  f"        {statistics.mean(tuned):+.3f} [{min(tuned):+.3f}, {max(tuned):+.3f}]"
-                  f"      {statistics.mean(r['seconds'] for r in group):.0f}")
+            columns = [[r[key] - r["miou_before"] for r in group] for key in ("miou_saves", "miou_after",
+                                                                              "miou_candidate")]
+            print(f"{name:<22} {pick:<12} {len(group):>4}  " + "   ".join(
+                f"{statistics.mean(c):+.3f} [{min(c):+.3f}, {max(c):+.3f}]" for c in columns))
 
 
 def main() -> None:
@@ -99,6 +104,8 @@ def main() -> None:
     loop.add_argument("--picks", nargs="*", default=["spread", "consecutive"])
     loop.add_argument("--starts", nargs="*", type=int, default=[0, 45, 91], help="first frames of consecutive picks")
     loop.add_argument("--seeds", nargs="*", type=int, default=[0, 1])
+    loop.add_argument("--no-fast", action="store_true", help="the button alone, no fast learner after each save")
+    loop.add_argument("--no-button", action="store_true", help="the fast learner alone")
     args = parser.parse_args()
     if args.command == "split":
         make_split(args.camvid, args.drive, args.out)

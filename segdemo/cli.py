@@ -230,6 +230,23 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def learner_settings(pairs: list[str]):
+    """``KEY=VALUE`` pairs → LearnerSettings (numbers and true/false parsed); CommandError for unknown keys."""
+    from dataclasses import fields
+
+    from segdemo.learner import LearnerSettings
+
+    known = {f.name: f.type for f in fields(LearnerSettings)}
+    values = {}
+    for pair in pairs or []:
+        key, _, text = pair.partition("=")
+        if key not in known or not text:
+            raise CommandError(f"--learner {pair!r}: use KEY=VALUE with KEY one of {', '.join(known)}")
+        values[key] = text.lower() == "true" if text.lower() in ("true", "false") else float(text) if "." in text \
+            or "e" in text.lower() else int(text)
+    return LearnerSettings(**values)
+
+
 def cmd_bench_loop(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -243,7 +260,8 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
         try:
             row = bench_loop(args.model, args.data, args.split, args.n, settings=settings,
                              workspace_dir=args.keep_workspace or scratch, pick=args.pick, start=args.start,
-                             weights=args.weights, fast=not args.no_fast, press=not args.no_button)
+                             weights=args.weights, fast=not args.no_fast, press=not args.no_button,
+                             learner_settings=learner_settings(args.learner))
         except ValueError as err:
             raise CommandError(str(err)) from err
     print(f"{row['model']} on {args.data} [{args.split}]: {row['n']} corrected, {row['scored']} scored; "
@@ -273,7 +291,8 @@ def cmd_bench_session(args: argparse.Namespace) -> int:
         try:
             row = bench_session(args.model, args.data, args.split, images=args.images, every=args.every,
                                 order=args.order, start=args.start, settings=settings, workspace_dir=scratch,
-                                weights=args.weights, fast=not args.no_fast)
+                                weights=args.weights, fast=not args.no_fast,
+                                learner_settings=learner_settings(args.learner))
         except ValueError as err:
             raise CommandError(str(err)) from err
     for tune in row["finetunes"]:
@@ -424,6 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     loop.add_argument("--weights", default=None, help="start from this .safetensors instead of the shipped weights")
     loop.add_argument("--no-fast", action="store_true", help="no fast learner after each save (the button only)")
     loop.add_argument("--no-button", action="store_true", help="do not press Fine-tune after the saves")
+    loop.add_argument("--learner", nargs="*", default=[], metavar="KEY=VALUE",
+                      help="fast learner settings, e.g. seconds=2 continue_candidate=true")
     loop.add_argument("--json", action="store_true")
     loop.set_defaults(run=cmd_bench_loop)
 
@@ -434,6 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     session.add_argument("--images", type=int, default=40, help="images the simulated person works through")
     session.add_argument("--every", type=int, default=5, help="press Fine-tune after every K saves (0: never)")
     session.add_argument("--no-fast", action="store_true", help="no fast learner after each save (the button only)")
+    session.add_argument("--learner", nargs="*", default=[], metavar="KEY=VALUE",
+                         help="fast learner settings, e.g. seconds=2 continue_candidate=true")
     session.add_argument("--order", choices=("sequential", "spread", "shuffled", "uncertainty"), default="sequential")
     session.add_argument("--start", type=int, default=0,
                          help="--order sequential: position of the first id; shuffled: the shuffle's seed")

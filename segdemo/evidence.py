@@ -25,7 +25,7 @@ def recent_matrix(workspace: Workspace, *, samples: int = RECENT_SAMPLES) -> np.
     latest = sorted((s for s in workspace.list_samples() if s.labelled), key=lambda s: (s.updated, s.id))
     for meta in latest[-samples:]:
         try:
-            _, prediction, corrected, _ = workspace.load_sample(meta.id)
+            prediction, corrected, _ = workspace.load_masks(meta.id)
         except (StoreError, OSError, ValueError):
             continue
         matrix.update(prediction, corrected)
@@ -43,15 +43,17 @@ def trained_classes(workspace: Workspace, model: str, entry: WeightsEntry | None
     if shipped is not None and shipped.labels.same_classes(workspace.labels):
         return None
     by_version = {e.version: e for e in workspace.versions(model)}
-    classes: set[int] = set()
+    trained_ids: set[str] = set()
     current, seen = entry, set()
     while current is not None and current.version not in seen:
         seen.add(current.version)
-        for sample_id in current.meta.get("train_ids", []):
-            try:
-                mask = workspace.load_sample(sample_id)[2]
-            except (StoreError, OSError, ValueError):
-                continue
-            classes.update(int(c) for c in np.unique(mask) if c != workspace.labels.ignore_index)
+        trained_ids.update(current.meta.get("train_ids", []))
         current = by_version.get(str(current.meta.get("parent", "")))
+    classes: set[int] = set()
+    for sample_id in sorted(trained_ids):
+        try:
+            mask = workspace.load_masks(sample_id)[1]
+        except (StoreError, OSError, ValueError):
+            continue
+        classes.update(int(c) for c in np.unique(mask) if c != workspace.labels.ignore_index)
     return classes

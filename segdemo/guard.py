@@ -104,7 +104,7 @@ class Decision:
         """Why the candidate did or did not go live, for the UI and the CLI; ``live`` names the live version."""
         evidence = (f"held-out mIoU {self.miou_before:.3f} → {self.miou_after:.3f}, pixels wrong "
                     f"{self.error_before * 100:.1f} → {self.error_after * 100:.1f} % on {self.images} image"
-                    f"{'' if self.images == 1 else 's'}")
+                    f"{'' if self.images == 1 else 's'}") if self.images else "no held-out image yet"
         if self.drift is not None:
             evidence += f"; {self.drift * 100:.1f} % of unlabelled pixels change"
         learning = ", ".join(self.learning)

@@ -47,10 +47,15 @@ from segdemo.weights import WeightsEntry, WeightsError, save_partial_weights
 @dataclass(frozen=True)
 class LearnerSettings:
     """``seconds`` of training per update (at most ``max_steps`` steps, one image each); ``lr`` for a top whose
-    classifier came with the label set, ``new_lr`` for one learning classes the trunk's classifier lacks;
+    classifier has been trained for the workspace's classes, ``new_lr`` for an untrained one (the first update
+    on a new label set);
     ``newest_share`` of the steps train on the newest sample; ``distill`` weights the KL term on up to
     ``unlabelled`` unlabelled images, of which at most ``new_unlabelled_per_run`` get their features computed
-    per update (the rest come in later updates)."""
+    per update (the rest come in later updates). ``continue_candidate`` starts each update from the previous
+update's top, promoted or not (else from the live top), so learning accumulates while the guard decides only
+what is served. ``threads``: intra-op threads of the update (PyTorch sets them per thread): its operations are
+small, so one thread wastes no time synchronising and leaves the other core to the person (a step of the
+FCN-8s head took 15 ms on one thread and 67 ms on two while other work ran)."""
 
     seconds: float = 3.0
     max_steps: int = 400
@@ -60,6 +65,8 @@ class LearnerSettings:
     distill: float = 1.0
     unlabelled: int = 30
     new_unlabelled_per_run: int = 3
+    continue_candidate: bool = False
+    threads: int = 1
     seed: int = 0
 
 
@@ -78,6 +85,9 @@ class LearnResult:
     seconds: float
     train_seconds: float
     stopped: str = ""
+    top: dict | None = None
+    """The trained top's state (tensors by name) and the trunk key it was trained on: where the next update
+    continues from when ``LearnerSettings.continue_candidate`` is set."""
 
     def message(self) -> str:
         """One line for the user: what the update did."""
@@ -100,14 +110,15 @@ def trunk_entry(live) -> tuple[WeightsEntry, bool]:
 
 
 def _target(mask: np.ndarray, features: SampleFeatures, mirror: bool) -> torch.Tensor:
-    """A corrected mask (H, W) → int64 (1, h, w) at the padded run size, void (255) in the padding."""
-    run_h, run_w = features.run_size
-    target = torch.from_numpy(mask)[None, None].float()
-    target = F.interpolate(target, size=(run_h, run_w), mode="nearest")[0].long()
-    if mirror:
-        target = target.flip(-1)
-    pad_h, pad_w = features.padded_size[0] - run_h, features.padded_size[1] - run_w
-    return F.pad(target, (0, pad_w, 0, pad_h), value=255)
+    """A corrected mask (H, W) → int64 (1, h, w) at the padded run size (nearest pixel), void (255) in the
+    padding; mirrored left to right when ``mirror``."""
+    (run_h, run_w), (pad_h, pad_w) = features.run_size, features.padded_size
+    rows = np.minimum((np.arange(run_h) * mask.shape[0]) // run_h, mask.shape[0] - 1)
+    cols = np.minimum((np.arange(run_w) * mask.shape[1]) // run_w, mask.shape[1] - 1)
+    target = np.full((pad_h, pad_w), 255, dtype=np.int64)
+    resized = mask[rows][:, cols]
+    target[:run_h, :run_w] = resized[:, ::-1] if mirror else resized
+    return torch.from_numpy(target)[None]
 
 
 def _native_mask(model: SegmentationModel, features: SampleFeatures) -> np.ndarray:
@@ -124,13 +135,15 @@ def _run_classes(model: SegmentationModel, features: SampleFeatures) -> torch.Te
 
 
 class _Trunk:
-    """The feature cache and distillation teacher for one trunk (rebuilt when the trunk changes)."""
+    """The feature cache, the training targets and the distillation teacher for one trunk (rebuilt when the
+    trunk changes). ``targets`` maps a sample id to (its ``updated`` time, [target, mirrored target])."""
 
     def __init__(self, workspace: Workspace, model: str, entry: WeightsEntry, live_model: SegmentationModel) -> None:
         predictor = Predictor(live_model, labels=workspace.labels, mean=entry.mean, std=entry.std,
                               base_size=entry.base_size)
         self.key = f"{entry.sha256}-{entry.base_size}"
         self.cache = FeatureCache(workspace, model, predictor, self.key)
+        self.targets: dict[str, tuple[float, list[torch.Tensor]]] = {}
         self.teacher: SegmentationModel | None = None
         if entry.labels.same_classes(workspace.labels):
             self.teacher = build_model(model, weights=entry).eval()
@@ -138,10 +151,22 @@ class _Trunk:
 
 def learn(workspace: Workspace, model: str, settings: LearnerSettings | None = None, *,
           should_stop: Callable[[], bool] = lambda: False, trunk: _Trunk | None = None,
-          on_trunk: Callable[[_Trunk], None] | None = None) -> LearnResult:
+          on_trunk: Callable[[_Trunk], None] | None = None, previous: LearnResult | None = None) -> LearnResult:
     """One update of ``model`` in ``workspace`` (see the module docstring); raise StoreError / WeightsError when
-    it cannot run. ``should_stop`` is polled between steps (a newer save: nothing is written)."""
+    it cannot run. ``should_stop`` is polled between steps (a newer save: nothing is written); ``previous`` is
+    the last update's result (see ``LearnerSettings.continue_candidate``)."""
     settings = settings or LearnerSettings()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(settings.threads)
+    try:
+        return _learn(workspace, model, settings, should_stop, trunk, on_trunk, previous)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_stop: Callable[[], bool],
+           trunk: _Trunk | None, on_trunk: Callable[[_Trunk], None] | None,
+           previous: LearnResult | None) -> LearnResult:
     started = time.monotonic()
     live = load_live(workspace, model)
     base, base_shipped = trunk_entry(live)
@@ -157,19 +182,23 @@ def learn(workspace: Workspace, model: str, settings: LearnerSettings | None = N
         return LearnResult(model, None, False, live_name, None, 0, 0, time.monotonic() - started, 0.0,
                            "nothing to learn yet: save a corrected sample")
     features = {s.id: trunk.cache.get(s.id) for s in train}
-    targets = {}
     for s in train:
-        mask = workspace.load_sample(s.id)[2]
-        targets[s.id] = [_target(mask, features[s.id], mirror) for mirror in (False, True)]
+        if trunk.targets.get(s.id, (None,))[0] != s.updated:
+            mask = workspace.load_masks(s.id)[1]
+            trunk.targets[s.id] = (s.updated, [_target(mask, features[s.id], mirror) for mirror in (False, True)])
+    targets = {s.id: trunk.targets[s.id][1] for s in train}
     unlabelled = _unlabelled_features(workspace, trunk, settings) if trunk.teacher is not None and settings.distill else []
 
     student = copy.deepcopy(live.model).eval()
+    if settings.continue_candidate and previous is not None and previous.top is not None \
+            and previous.top["trunk"] == trunk.key and not live.new_head:
+        student.load_state_dict(previous.top["state"], strict=False)
     for parameter in student.parameters():
         parameter.requires_grad_(False)
     trained = [p for module in student.top_modules() for p in module.parameters()]
     for parameter in trained:
         parameter.requires_grad_(True)
-    lr = settings.lr if trunk.teacher is not None and not live.new_head else settings.new_lr
+    lr = settings.new_lr if live.new_head else settings.lr
     optimizer = torch.optim.AdamW(trained, lr=lr, weight_decay=1e-4)
     rng = random.Random(settings.seed + len(train))
     torch.manual_seed(settings.seed + len(train))
@@ -212,8 +241,15 @@ def learn(workspace: Workspace, model: str, settings: LearnerSettings | None = N
                                    "created": time.time()})
         if decision.promote:
             workspace.set_live(model, version)
+    keys = _top_keys(student)
+    top = {"trunk": trunk.key, "state": {k: v.detach().clone() for k, v in student.state_dict().items() if k in keys}}
     return LearnResult(model, version, decision.promote, live_name, decision, len(train), steps,
-                       time.monotonic() - started, train_seconds)
+                       time.monotonic() - started, train_seconds, top=top)
+
+
+def _top_keys(model: SegmentationModel) -> set[str]:
+    prefixes = [name + "." for name, module in model.named_modules() if any(module is m for m in model.top_modules())]
+    return {k for k in model.state_dict() if any(k.startswith(p) for p in prefixes)}
 
 
 def _unlabelled_features(workspace: Workspace, trunk: _Trunk, settings: LearnerSettings) -> list[SampleFeatures]:
@@ -242,7 +278,7 @@ def _judge(workspace: Workspace, model: str, live, student: SegmentationModel, t
     after = ConfusionMatrix(labels.num_classes, labels.ignore_index)
     for sample_id in heldout:
         sample = trunk.cache.get(sample_id, mirrored=False)
-        truth = workspace.load_sample(sample_id)[2]
+        truth = workspace.load_masks(sample_id)[1]
         before.update(_native_mask(live.model, sample), truth)
         after.update(_native_mask(student, sample), truth)
     changed = total = 0
@@ -301,6 +337,15 @@ class FastLearner:
     def _remember_trunk(self, trunk: _Trunk) -> None:
         self._trunk = trunk
 
+    def run_once(self, should_stop: Callable[[], bool] = lambda: False) -> LearnResult:
+        """One update now, in this thread, with this learner's cached features (what the thread runs per
+        notify; the simulated person of :mod:`segdemo.session` calls it after each save)."""
+        result = learn(self.workspace, self.model, self.settings, should_stop=should_stop, trunk=self._trunk,
+                       on_trunk=self._remember_trunk, previous=self.state.last)
+        if result.version is not None:
+            self.state.last = result
+        return result
+
     def _loop(self) -> None:
         while True:
             with self._lock:
@@ -315,14 +360,13 @@ class FastLearner:
                 time.sleep(0.5)
             self.state.status, self.state.message = "learning", "learning from your corrections…"
             try:
-                result = learn(self.workspace, self.model, self.settings, should_stop=self._request.is_set,
-                               trunk=self._trunk, on_trunk=self._remember_trunk)
+                result = self.run_once(should_stop=self._request.is_set)
             except (StoreError, WeightsError, OSError, ValueError, RuntimeError) as err:
                 self.state.status, self.state.message = "failed", f"could not learn: {err}"
                 continue
             if result.version is None and self._request.is_set():
                 continue
-            self.state.last, self.state.message = result, result.message()
+            self.state.message = result.message()
             self.state.finished, self.state.updates = time.monotonic(), self.state.updates + 1
             self.state.history.append({"version": result.version, "promoted": result.promoted,
                                        "seconds": round(result.seconds, 2), "samples": result.samples,

@@ -25,7 +25,7 @@ from segdemo.fileio import read_rgb
 from segdemo.finetune import FinetuneJob, FinetuneSettings, load_live, start_from
 from segdemo.inference import Predictor
 from segdemo.labels import dataset_labels
-from segdemo.learner import LearnerSettings, learn
+from segdemo.learner import FastLearner, LearnerSettings
 from segdemo.metrics import pixel_error
 from segdemo.models import build_model
 from segdemo.store import StoreError, Workspace
@@ -87,6 +87,7 @@ class Person:
     fast: bool = True
     learner_settings: LearnerSettings | None = None
     learning: list[dict] = field(default_factory=list)
+    _learner: FastLearner | None = None
 
     def import_folder(self, ids: list[str]) -> None:
         """Add ``ids`` as unlabelled samples (what importing the folder does)."""
@@ -104,8 +105,10 @@ class Person:
                                    source_name=sample_id, sample_id=sample_id)
         if not self.fast:
             return
+        if self._learner is None:
+            self._learner = FastLearner(self.workspace, self.model, self.learner_settings)
         started = time.monotonic()
-        result = learn(self.workspace, self.model, self.learner_settings)
+        result = self._learner.run_once()
         self.learning.append({"after": len(self.learning) + 1, "seconds": round(time.monotonic() - started, 2),
                               "promoted": result.promoted, "version": result.version,
                               "verdict": result.decision.verdict if result.decision else result.stopped})

@@ -288,18 +288,23 @@ class Workspace:
 
     def load_sample(self, sample_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, SampleMeta]:
         """(image RGB uint8 (H, W, 3), prediction, corrected mask, meta) of a saved sample."""
+        prediction, corrected, meta = self.load_masks(sample_id)
+        with Image.open(self.path("images", f"{sample_id}.png")) as image:
+            rgb = np.array(image.convert("RGB"))
+        return rgb, prediction, corrected, meta
+
+    def load_masks(self, sample_id: str) -> tuple[np.ndarray, np.ndarray, SampleMeta]:
+        """(prediction, corrected mask, meta) of a saved sample, without decoding its image."""
         meta = self.sample_meta(sample_id)
         if meta is None:
             raise StoreError(f"no sample {sample_id!r} in this workspace")
         if not meta.labelled:
             raise StoreError(f"sample {sample_id!r} has no mask yet")
-        with Image.open(self.path("images", f"{sample_id}.png")) as image:
-            rgb = np.array(image.convert("RGB"))
         masks = []
         for folder in ("predictions", "masks"):
             with Image.open(self.path(folder, f"{sample_id}.png")) as mask:
                 masks.append(mask_from_image(mask))
-        return rgb, masks[0], masks[1], meta
+        return masks[0], masks[1], meta
 
     def delete_sample(self, sample_id: str) -> None:
         with self._locked():

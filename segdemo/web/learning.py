@@ -32,7 +32,7 @@ class LearningHandlers:
         workspace = self.workspace(session)
         learner = self.learner(workspace, session.model)
         if not learner.wait(LEARN_WAIT_SECONDS):
-            return "⏳ still learning from your corrections; the next image uses the live model until it is done"
+            return "Still learning from your corrections; the next image uses the live model until it is done."
         state = learner.state
         if state.status == "failed":
             return f"⚠ {state.message}"
@@ -41,4 +41,4 @@ class LearningHandlers:
                 self.predictors.get(workspace, session.model)
             except (ValueError, OSError):
                 pass
-        return f"🧠 {state.message}" if state.message else ""
+        return f"Learning: {state.message}" if state.message else ""
