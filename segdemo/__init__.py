@@ -8,6 +8,7 @@ from segdemo.fileio import ImageError, read_rgb
 from segdemo.finetune import FinetuneJob, FinetuneSettings, JobBusy, load_live
 from segdemo.inference import Prediction, Predictor
 from segdemo.labels import CAMVID11, LabelSet, colorize, dataset_labels, mask_to_palette_image, overlay
+from segdemo.learner import FastLearner, LearnerSettings, learn
 from segdemo.metrics import ConfusionMatrix
 from segdemo.models import build_model, list_models, register_model, shipped_weights
 from segdemo.store import StoreError, Workspace
@@ -15,9 +16,10 @@ from segdemo.train import TrainConfig, evaluate, fit
 from segdemo.weights import WeightsEntry, WeightsError, save_weights
 
 __all__ = [
-    "CAMVID11", "ConfusionMatrix", "FinetuneJob", "FinetuneSettings", "ImageError", "JobBusy", "LabelSet",
+    "CAMVID11", "ConfusionMatrix", "FastLearner", "FinetuneJob", "FinetuneSettings", "ImageError", "JobBusy",
+    "LabelSet", "LearnerSettings",
     "Prediction", "Predictor", "SegmentationDataset", "StoreError", "TrainConfig", "WeightsEntry", "WeightsError",
-    "Workspace", "build_model", "colorize", "dataset_labels", "evaluate", "fit", "list_models", "load_live",
+    "Workspace", "build_model", "colorize", "dataset_labels", "evaluate", "fit", "learn", "list_models", "load_live",
     "mask_to_palette_image", "overlay", "read_rgb", "register_model", "save_weights", "shipped_weights",
     "split_ids",
 ]

@@ -57,3 +57,27 @@ def trained_classes(workspace: Workspace, model: str, entry: WeightsEntry | None
             continue
         classes.update(int(c) for c in np.unique(mask) if c != workspace.labels.ignore_index)
     return classes
+
+
+DRIFT_IMAGES = 20
+"""How many unlabelled images (evenly spread over them) measure how far a candidate moves the predictions."""
+
+
+def prediction_drift(workspace: Workspace, before, after, *, images: int = DRIFT_IMAGES) -> float | None:
+    """Share in [0, 1] of pixels whose predicted class differs between the Predictors ``before`` (the live
+    model) and ``after`` (a candidate) on up to ``images`` of the workspace's unlabelled images, which no
+    correction speaks for; None when it has none."""
+    pool = workspace.list_unlabelled()
+    if not pool:
+        return None
+    step = max(1.0, len(pool) / images)
+    changed = total = 0
+    for meta in [pool[int(i * step)] for i in range(min(images, len(pool)))]:
+        try:
+            image = workspace.load_image(meta.id)
+        except (StoreError, OSError):
+            continue
+        a, b = before.predict(image).mask, after.predict(image).mask
+        changed += int((a != b).sum())
+        total += a.size
+    return changed / total if total else None

@@ -19,7 +19,7 @@ import torch
 from filelock import FileLock, Timeout
 
 from segdemo.data import BASE_SIZE, Augment, SegmentationDataset
-from segdemo.evidence import recent_matrix, trained_classes
+from segdemo.evidence import prediction_drift, recent_matrix, trained_classes
 from segdemo.guard import Decision, decide, learning_classes
 from segdemo.inference import Predictor
 from segdemo.models.fuse import fold_batchnorm
@@ -278,7 +278,8 @@ class FinetuneJob:
                                         pixel_weights=pixel_weights)
         heldout_set = SegmentationDataset(workspace.root, heldout_ids, labels=labels)
         self.state.message = "measuring the live model on held-out samples"
-        before = evaluate(live.predictor(workspace, self.model), heldout_set)
+        live_predictor = live.predictor(workspace, self.model)  # a folded copy: training below changes live.model
+        before = evaluate(live_predictor, heldout_set)
 
         new_head = live.new_head
         select = settings.select_on_heldout and not new_head
@@ -324,10 +325,16 @@ class FinetuneJob:
             blend_weights(model, start, settings.average)
             after = evaluate(Predictor(model, labels=labels, mean=live.mean, std=live.std,
                                        base_size=augment.base_size), heldout_set)
-        learning = learning_classes(recent_matrix(workspace),
-                                    trained_classes(workspace, self.model, live.entry, new_head=live.new_head))
+        trained = trained_classes(workspace, self.model, live.entry, new_head=live.new_head)
+        drift = None
+        if trained is None:  # the shipped classifier knows these classes: keep what it knew where no one corrected
+            self.state.message = "measuring how far the new version moves the unlabelled images' predictions"
+            drift = prediction_drift(workspace, live_predictor,
+                                     Predictor(model, labels=labels, mean=live.mean, std=live.std,
+                                               base_size=augment.base_size))
         decision = decide(np.array(before["matrix"]), np.array(after["matrix"]), images=len(heldout_ids),
-                          names=labels.names, learning=learning, untrained_head=live.new_head)
+                          names=labels.names, learning=learning_classes(recent_matrix(workspace), trained),
+                          drift=drift, untrained_head=live.new_head)
         promoted = decision.promote
         recipe = {"settings": {**asdict(settings), "seconds": config.seconds, "bf16": config.bf16},
                   "machine": machine_description()}

@@ -47,8 +47,8 @@ from segdemo.weights import WeightsEntry, WeightsError, save_partial_weights
 @dataclass(frozen=True)
 class LearnerSettings:
     """``seconds`` of training per update (at most ``max_steps`` steps, one image each); ``lr`` for a top whose
-    classifier has been trained for the workspace's classes, ``new_lr`` for an untrained one (the first update
-    on a new label set);
+    classifier came with the workspace's classes (the trunk's own, kept near it), ``new_set_lr`` for one the fast
+    learner trained for another label set, ``new_lr`` for an untrained one (the first update on a new label set);
     ``newest_share`` of the steps train on the newest sample; ``distill`` weights the KL term on up to
     ``unlabelled`` unlabelled images, of which at most ``new_unlabelled_per_run`` get their features computed
     per update (the rest come in later updates). ``continue_candidate`` starts each update from the previous
@@ -60,6 +60,7 @@ FCN-8s head took 15 ms on one thread and 67 ms on two while other work ran)."""
     seconds: float = 3.0
     max_steps: int = 400
     lr: float = 3e-4
+    new_set_lr: float = 1e-3
     new_lr: float = 3e-3
     newest_share: float = 0.3
     distill: float = 1.0
@@ -198,7 +199,7 @@ def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_s
     trained = [p for module in student.top_modules() for p in module.parameters()]
     for parameter in trained:
         parameter.requires_grad_(True)
-    lr = settings.new_lr if live.new_head else settings.lr
+    lr = settings.new_lr if live.new_head else settings.lr if trunk.teacher is not None else settings.new_set_lr
     optimizer = torch.optim.AdamW(trained, lr=lr, weight_decay=1e-4)
     rng = random.Random(settings.seed + len(train))
     torch.manual_seed(settings.seed + len(train))
