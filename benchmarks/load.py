@@ -30,7 +30,8 @@ from segdemo.ui import painter_value, street_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (360, 480)
-SAVED = re.compile(r"Saved \*\*([A-Za-z0-9._-]+)\*\*")
+SAVED = re.compile(r"Saved \*\*([A-Za-z0-9._-]+)\*\*(?: as sample \*\*([A-Za-z0-9._-]+)\*\*)?")
+"""The Save status: ``Saved **NAME**``, or ``Saved **NAME** as sample **ID**`` when the id differs from the name."""
 
 
 def free_port() -> int:
@@ -90,7 +91,7 @@ def client_loop(url: str, model: str, index: int, deadline: float, scratch: Path
         if match is None:
             report["errors"].append(f"client {index}: save not acknowledged: {str(status)[:200]}")
         else:
-            report["acknowledged"].append((match.group(1), seed))
+            report["acknowledged"].append((match.group(2) or match.group(1), seed))
 
 
 def verify(workspace_dir: Path, acknowledged: list[tuple[str, int]]) -> int:

@@ -1,6 +1,7 @@
 """The load benchmark as a check: concurrent segment + save with a fine-tune running loses nothing."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,4 +19,5 @@ def test_concurrent_sessions_with_a_fine_tune_lose_nothing():
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["errors"] == 0 and summary["lost"] == 0, result.stdout[-2000:]
     assert summary["saves_acknowledged"] >= 3 and summary["requests_per_s"] > 0
-    assert "v1" in summary["finetune"]
+    assert re.search(r" v\d+ (promoted|NOT promoted)", summary["finetune"]), summary["finetune"]  # the fast learner
+    # writes versions after the saves too, so the job's number is not known beforehand
