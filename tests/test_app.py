@@ -472,7 +472,7 @@ def test_finetune_says_beforehand_what_the_guard_can_decide(seg_app, tmp_path):
     heldout = len(workspace.split_ids("heldout"))
     assert 0 < heldout < MIN_IMAGES
     intro, button = seg_app.readiness(session)
-    assert "too few to decide" in intro and button.interactive and "will not go live" in button.value
+    assert "too few to decide" in intro and button.interactive and "few held-out images" in button.value
     seeds = iter(range(103, 140))
     while len(workspace.split_ids("heldout")) < MIN_IMAGES:
         save_drawn(seg_app, session, tmp_path, [next(seeds)])

@@ -142,13 +142,16 @@ class FinetuneHandlers:
                     gr.Button("Fine-tune (needs more samples)", interactive=False))
         if heldout < MIN_IMAGES:
             return (f"With {counts}, a fine-tune trains and reports how the new version does on the held-out "
-                    f"{'image' if heldout == 1 else 'images'}, but that is **too few to decide**: the guard needs at "
-                    f"least {MIN_IMAGES} held-out images to put a version live by itself. The new version is kept, "
-                    "and you can make it live by hand under Versions.",
-                    gr.Button("Fine-tune (will not go live by itself)", interactive=True))
-        return (f"With {counts}, the guard scores the live model and the new version on each held-out image; the "
-                "new version goes live only if it is better beyond the noise between images and no image gets "
-                "much worse.", gr.Button("Fine-tune", interactive=True))
+                    f"{'image' if heldout == 1 else 'images'}, but that is **too few to decide** a refinement: "
+                    f"under {MIN_IMAGES} held-out images the guard puts a version live by itself only for a clear "
+                    "gain, or when it learns a class the live model keeps getting wrong on your recent saves. "
+                    "Otherwise the new version is kept and you can make it live by hand under Versions.",
+                    gr.Button("Fine-tune (few held-out images)", interactive=True))
+        return (f"With {counts}, the guard scores the live model and the new version on the held-out images "
+                "together (mIoU and the share of pixels wrong) and on how far it moves unlabelled images; the new "
+                "version goes live if it is better without forgetting, or if it learns a class the live model "
+                "keeps getting wrong on your recent saves. (Each Save also teaches the model's top within "
+                "seconds: see the line under Save.)", gr.Button("Fine-tune", interactive=True))
 
     def result_view(self, model: str, session: Session) -> tuple[str, list[list[str]] | None]:
         """(summary markdown, rows) of the last fine-tune of ``model``: this session's job or the newest version."""
