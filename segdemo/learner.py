@@ -41,7 +41,7 @@ from segdemo.metrics import ConfusionMatrix
 from segdemo.models import SegmentationModel, build_model
 from segdemo.priority import wait_for_foreground
 from segdemo.store import SHIPPED, StoreError, Workspace
-from segdemo.weights import WeightsEntry, WeightsError, save_partial_weights
+from segdemo.weights import WeightsEntry, WeightsError, save_partial_weights, submodule_state
 
 
 @dataclass(frozen=True)
@@ -122,17 +122,18 @@ def _target(mask: np.ndarray, features: SampleFeatures, mirror: bool) -> torch.T
     return torch.from_numpy(target)[None]
 
 
+def _run_logits(model: SegmentationModel, features: SampleFeatures) -> torch.Tensor:
+    """Logits (1, K, h, w) ``model``'s top makes of view 0 of ``features``, at the run size (padding cut off)."""
+    run_h, run_w = features.run_size
+    return model.top(features.views[0], features.padded_size)[..., :run_h, :run_w]
+
+
 def _native_mask(model: SegmentationModel, features: SampleFeatures) -> np.ndarray:
     """The class mask (H, W) uint8 ``model``'s top makes of view 0 of ``features``, at the image's size."""
-    logits = model.top(features.views[0], features.padded_size)[..., :features.run_size[0], :features.run_size[1]]
+    logits = _run_logits(model, features)
     if tuple(logits.shape[-2:]) != features.image_size:
         logits = F.interpolate(logits, size=features.image_size, mode="bilinear", align_corners=False)
     return logits[0].argmax(0).to(torch.uint8).numpy()
-
-
-def _run_classes(model: SegmentationModel, features: SampleFeatures) -> torch.Tensor:
-    logits = model.top(features.views[0], features.padded_size)[..., :features.run_size[0], :features.run_size[1]]
-    return logits[0].argmax(0)
 
 
 class _Trunk:
@@ -142,12 +143,17 @@ class _Trunk:
     def __init__(self, workspace: Workspace, model: str, entry: WeightsEntry, live_model: SegmentationModel) -> None:
         predictor = Predictor(live_model, labels=workspace.labels, mean=entry.mean, std=entry.std,
                               base_size=entry.base_size)
-        self.key = f"{entry.sha256}-{entry.base_size}"
+        self.key = self.key_of(entry)
         self.cache = FeatureCache(workspace, model, predictor, self.key)
         self.targets: dict[str, tuple[float, list[torch.Tensor]]] = {}
         self.teacher: SegmentationModel | None = None
         if entry.labels.same_classes(workspace.labels):
             self.teacher = build_model(model, weights=entry).eval()
+
+    @staticmethod
+    def key_of(entry: WeightsEntry) -> str:
+        """What identifies a trunk's features: its weights and the scale images are fed at."""
+        return f"{entry.sha256}-{entry.base_size}"
 
 
 def learn(workspace: Workspace, model: str, settings: LearnerSettings | None = None, *,
@@ -171,7 +177,7 @@ def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_s
     started = time.monotonic()
     live = load_live(workspace, model)
     base, base_shipped = trunk_entry(live)
-    if trunk is None or trunk.key != f"{base.sha256}-{base.base_size}":
+    if trunk is None or trunk.key != _Trunk.key_of(base):
         trunk = _Trunk(workspace, model, base, live.model)
         if on_trunk is not None:
             on_trunk(trunk)
@@ -216,10 +222,9 @@ def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_s
         loss = F.cross_entropy(logits, targets[sample_id][view], ignore_index=255)
         if unlabelled:
             other = rng.choice(unlabelled)
-            run_h, run_w = other.run_size
             with torch.no_grad():
-                teacher = trunk.teacher.top(other.views[0], other.padded_size)[..., :run_h, :run_w].softmax(1)
-            student_log = student.top(other.views[0], other.padded_size)[..., :run_h, :run_w].log_softmax(1)
+                teacher = _run_logits(trunk.teacher, other).softmax(1)
+            student_log = _run_logits(student, other).log_softmax(1)
             loss = loss + settings.distill * F.kl_div(student_log, teacher, reduction="none").sum(1).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -242,15 +247,10 @@ def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_s
                                    "created": time.time()})
         if decision.promote:
             workspace.set_live(model, version)
-    keys = _top_keys(student)
-    top = {"trunk": trunk.key, "state": {k: v.detach().clone() for k, v in student.state_dict().items() if k in keys}}
+    top = {"trunk": trunk.key,
+           "state": {k: v.clone() for k, v in submodule_state(student, student.top_modules()).items()}}
     return LearnResult(model, version, decision.promote, live_name, decision, len(train), steps,
                        time.monotonic() - started, train_seconds, top=top)
-
-
-def _top_keys(model: SegmentationModel) -> set[str]:
-    prefixes = [name + "." for name, module in model.named_modules() if any(module is m for m in model.top_modules())]
-    return {k for k in model.state_dict() if any(k.startswith(p) for p in prefixes)}
 
 
 def _unlabelled_features(workspace: Workspace, trunk: _Trunk, settings: LearnerSettings) -> list[SampleFeatures]:
@@ -263,11 +263,10 @@ def _unlabelled_features(workspace: Workspace, trunk: _Trunk, settings: LearnerS
     chosen = [pool[int(i * step)] for i in range(min(settings.unlabelled, len(pool)))]
     found, computed = [], 0
     for meta in chosen:
-        if trunk.cache.has(meta.id):
+        cached = trunk.cache.has(meta.id)
+        if cached or computed < settings.new_unlabelled_per_run:
             found.append(trunk.cache.get(meta.id, mirrored=False))
-        elif computed < settings.new_unlabelled_per_run:
-            found.append(trunk.cache.get(meta.id, mirrored=False))
-            computed += 1
+            computed += not cached
     return found
 
 
@@ -284,7 +283,7 @@ def _judge(workspace: Workspace, model: str, live, student: SegmentationModel, t
         after.update(_native_mask(student, sample), truth)
     changed = total = 0
     for sample in unlabelled:
-        a, b = _run_classes(live.model, sample), _run_classes(student, sample)
+        a, b = _run_logits(live.model, sample).argmax(1), _run_logits(student, sample).argmax(1)
         changed += int((a != b).sum())
         total += a.numel()
     trained = trained_classes(workspace, model, live.entry, new_head=live.new_head)

@@ -145,6 +145,12 @@ def save_weights(model: torch.nn.Module, path: str | Path, *, model_name: str, l
     return entry
 
 
+def submodule_state(model: torch.nn.Module, modules: list[torch.nn.Module]) -> dict[str, torch.Tensor]:
+    """The entries of ``model``'s state dict that belong to ``modules`` (submodules of it), detached."""
+    prefixes = tuple(name + "." for name, module in model.named_modules() if any(module is m for m in modules))
+    return {k: v.detach() for k, v in model.state_dict().items() if k.startswith(prefixes)}
+
+
 def save_partial_weights(model: torch.nn.Module, modules: list[torch.nn.Module], path: str | Path, *,
                          base: WeightsEntry, shipped: bool, model_name: str, labels: LabelSet, version: str,
                          meta: dict | None = None) -> WeightsEntry:
@@ -152,9 +158,7 @@ def save_partial_weights(model: torch.nn.Module, modules: list[torch.nn.Module],
     entry: the shipped weights when ``shipped``, else a version file in the same folder as ``path``)."""
     if base.meta.get("base"):
         raise WeightsError("a partial entry must build on full weights")
-    prefixes = [name + "." for name, module in model.named_modules() if any(module is m for m in modules)]
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()
-             if any(k.startswith(prefix) for prefix in prefixes)}
+    state = {k: v.to("cpu").contiguous() for k, v in submodule_state(model, modules).items()}
     path = Path(path).with_suffix(".safetensors")
     atomic_write_bytes(path, save_tensors(state))
     reference = {"shipped": True} if shipped else {"file": base.file.name}

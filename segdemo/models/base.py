@@ -30,8 +30,8 @@ class SegmentationModel(nn.Module):
         self.input_scale = input_scale
 
     def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The part the fast learner keeps frozen: a padded input (sides multiples of ``stride``) → the
-        features :meth:`top` turns into logits (float tensors, or int64 pooling indices)."""
+        """The part the fast learner keeps frozen: a padded input (sides multiples of ``stride``) → the float
+        feature maps :meth:`top` turns into logits."""
         raise NotImplementedError
 
     def top(self, features: tuple[torch.Tensor, ...], size: tuple[int, int]) -> torch.Tensor:
