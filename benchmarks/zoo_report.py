@@ -79,6 +79,36 @@ def draw_curves(logs: dict[str, Path]) -> Image.Image:
     return chart
 
 
+def draw_speed_accuracy(points: list[tuple[str, float, float, float | None]], peer_ms: float) -> Image.Image:
+    """mIoU against ms p50 per model: ``(name, ms, val mIoU, held-out-drive mIoU or None)``; a filled dot for val,
+    a ring for the held-out drive (``selection`` in the weights entry), a dashed line at the peer's latency."""
+    width, height, margin = 720, 420, 60
+    chart = Image.new("RGB", (width, height), "white")
+    pen = ImageDraw.Draw(chart)
+    max_ms = max([peer_ms * 2] + [ms * 1.1 for _, ms, _, _ in points])
+    x = lambda ms: margin + (width - 2 * margin) * ms / max_ms
+    y = lambda miou: height - margin - (height - 2 * margin) * (miou - 0.4) / 0.35
+    pen.line([(margin, height - margin), (width - margin, height - margin)], fill="black")
+    pen.line([(margin, margin), (margin, height - margin)], fill="black")
+    for tick in np.arange(0.4, 0.751, 0.05):
+        pen.text((10, y(tick) - 6), f"{tick:.2f}", fill="black")
+        pen.line([(margin, y(tick)), (width - margin, y(tick))], fill=(230, 230, 230))
+    for ratio in (1.0, 1.5):
+        for top in range(margin, height - margin, 8):
+            pen.line([(x(peer_ms * ratio), top), (x(peer_ms * ratio), top + 4)], fill=(150, 150, 150))
+        pen.text((x(peer_ms * ratio) + 3, margin - 14), f"{ratio:.1f}x peer", fill=(120, 120, 120))
+    pen.text((width // 2 - 80, height - margin + 18), "ms p50 at 360x480, 2 threads", fill="black")
+    pen.text((margin, 12), "mIoU: dot = CamVid val, ring = held-out drive 0006R0", fill="black")
+    for index, (name, ms, val, held_out) in enumerate(points):
+        color = CURVE_COLORS[index % len(CURVE_COLORS)]
+        pen.ellipse([x(ms) - 4, y(val) - 4, x(ms) + 4, y(val) + 4], fill=color)
+        if held_out is not None:
+            pen.ellipse([x(ms) - 5, y(held_out) - 5, x(ms) + 5, y(held_out) + 5], outline=color, width=2)
+            pen.line([(x(ms), y(val)), (x(ms), y(held_out))], fill=color)
+        pen.text((x(ms) + 8, y(val) - 6), name, fill=color)
+    return chart
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
@@ -105,6 +135,8 @@ def main() -> None:
         print(f"| `{name}` | {entry.version} | {entry.meta['params'] / 1e6:.2f} M | {entry.meta['gflops']:.2f} | "
               f"{row['ms_p50']:.0f} | {row['ms_p50'] / peer['ms_p50']:.2f} | **{val['miou']:.3f}** | {val['pixel_acc']:.3f} | "
               f"{val['mean_acc']:.3f} | {per_class} |")
+    points = [(n, entries[n].meta["bench"]["ms_p50"], entries[n].meta["metrics"]["val"]["miou"],
+               (entries[n].meta.get("selection") or {}).get("miou")) for n in names]
     print(f"| *{PEER} (torchvision, random weights)* | | {peer['params'] / 1e6:.2f} M | {peer['gflops']:.2f} | "
           f"{peer['ms_p50']:.0f} | 1.00 | | | | " + " | ".join([""] * entries[names[0]].labels.num_classes) + "|")
     for anchor, miou in ANCHORS:
@@ -113,7 +145,8 @@ def main() -> None:
     draw_frames(Path(args.data), names, predictors, args.frames).save(DOCS / "zoo_val_frames.png")
     logs = {n: SHIPPED_WEIGHTS_DIR / f"{n}.log.csv" for n in names if (SHIPPED_WEIGHTS_DIR / f"{n}.log.csv").is_file()}
     draw_curves(logs).save(DOCS / "zoo_training_curves.png")
-    print(f"\nwrote {DOCS / 'zoo_val_frames.png'} and {DOCS / 'zoo_training_curves.png'}")
+    draw_speed_accuracy(points, peer["ms_p50"]).save(DOCS / "zoo_miou_vs_ms.png")
+    print(f"\nwrote {DOCS / 'zoo_val_frames.png'}, {DOCS / 'zoo_training_curves.png'} and {DOCS / 'zoo_miou_vs_ms.png'}")
 
 
 if __name__ == "__main__":

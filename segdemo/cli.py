@@ -114,6 +114,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_decoder(args: argparse.Namespace) -> int:
+    from segdemo.train_decoder import DecoderConfig, train_and_save
+
+    config = DecoderConfig(epochs=args.epochs, batch_size=args.batch_size, crop=tuple(args.crop), lr=args.lr,
+                           seed=args.seed)
+    command = "python -m segdemo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        entry = train_and_save(args.model, args.data, args.out, config, train_split=args.train_split,
+                               score_splits=tuple(args.score_split), hold_out=args.hold_out, scales=tuple(args.scales),
+                               cache=args.cache, version=args.version, command=command)
+    except ValueError as err:
+        raise CommandError(str(err)) from err
+    print(f"weights: {entry.file}")
+    return 0
+
+
 def _predictor(model: str, weights: str | None, base_size: int | None = None):
     from segdemo.inference import Predictor, configure_threads
 
@@ -394,6 +410,25 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--version", default="v1", help="version label stored in the weights entry")
     train.add_argument("--resume", action="store_true", help="continue from OUT.last.safetensors if present")
     train.set_defaults(run=cmd_train)
+
+    decoder = commands.add_parser("train-decoder", help="train a family's decoder on the frozen shared encoder "
+                                  "(features cached once)")
+    decoder.add_argument("--model", required=True, help="a model over the shared encoder (fcn8s_lite0, unet_lite0, segnet_lite0)")
+    decoder.add_argument("--data", required=True, help="dataset folder (images/, masks/, splits/)")
+    decoder.add_argument("--train-split", default="train")
+    decoder.add_argument("--score-split", nargs="*", default=["val"], help="splits scored at the end")
+    decoder.add_argument("--hold-out", default=None, metavar="PREFIX",
+                         help="leave the training ids starting with PREFIX out (e.g. a CamVid drive) and score them")
+    decoder.add_argument("--scales", type=float, nargs="+", default=[0.75, 1.0, 1.25])
+    decoder.add_argument("--cache", default="runs/encoded", help="folder of the cached encoder features")
+    decoder.add_argument("--out", required=True)
+    decoder.add_argument("--epochs", type=int, default=30)
+    decoder.add_argument("--batch-size", type=int, default=4)
+    decoder.add_argument("--crop", type=int, nargs=2, default=(288, 384), metavar=("H", "W"))
+    decoder.add_argument("--lr", type=float, default=2e-3)
+    decoder.add_argument("--seed", type=int, default=0)
+    decoder.add_argument("--version", default="v1")
+    decoder.set_defaults(run=cmd_train_decoder)
 
     evaluate = commands.add_parser("eval", help="score weights on a dataset split")
     evaluate.add_argument("--model", required=True)

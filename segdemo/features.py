@@ -4,17 +4,20 @@ The fast learner (:mod:`segdemo.learner`) trains only a model's cheap ``top`` on
 gives (see ``SegmentationModel.trunk``); those do not change while the trunk does not, so they are computed once
 per image, at the scale the predictor feeds the model, for the image and its horizontal mirror, and stored as
 
-    ROOT/cache/features/<model>/<trunk sha256[:16]>/<sample id>.safetensors
+    ROOT/cache/features/<trunk name>/<trunk key[:16]>/<sample id>.safetensors
 
 (float16 tensors ``view<v>.<i>``, the run size and the image digest in the file's metadata), written atomically
 like every other workspace file. A file whose digest no longer matches its sample, or that cannot be read, is
-recomputed; folders of other trunks are deleted when a cache is opened. Recently used entries also stay in
+recomputed; when a cache is opened, the folders of older trunks of the same name are deleted (the last
+:data:`KEPT_TRUNKS` are kept). The trunk name is shared by models with the same trunk (see
+``SegmentationModel.shared_trunk``), so switching between them recomputes nothing. Recently used entries also stay in
 memory, up to ``memory_bytes``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 from collections import OrderedDict
@@ -29,6 +32,10 @@ from safetensors.torch import load as load_tensors, save as save_tensors
 from segdemo.fileio import atomic_write_bytes
 from segdemo.inference import Predictor
 from segdemo.store import StoreError, Workspace
+
+KEPT_TRUNKS = 2
+"""Trunk folders kept per trunk name: the one opened last and the one before (two families on different
+encoder weights, used in turn, do not evict each other)."""
 
 MEMORY_BYTES = 1 << 30
 """Default bound on the features kept in memory (the disk copy is bounded by the workspace's images)."""
@@ -51,24 +58,26 @@ class SampleFeatures:
 
 
 class FeatureCache:
-    """Trunk features of ``workspace``'s images for one model and trunk (``key``: its weights' sha256).
+    """Trunk features of ``workspace``'s images for one trunk (``key``: the digest of its weights and scale).
 
     ``predictor`` runs the model whose trunk is cached (its BatchNorm folded; its top is never used here).
     Thread-safe; :meth:`get` computes and stores what is missing.
     """
 
-    def __init__(self, workspace: Workspace, model_name: str, predictor: Predictor, key: str, *,
+    def __init__(self, workspace: Workspace, trunk_name: str, predictor: Predictor, key: str, *,
                  memory_bytes: int = MEMORY_BYTES) -> None:
         self.workspace, self.predictor, self.key = workspace, predictor, key
-        model_dir = workspace.root / "cache" / "features" / workspace.check_id(model_name)
-        self.folder = model_dir / key[:16]
+        trunk_dir = workspace.root / "cache" / "features" / workspace.check_id(trunk_name)
+        self.folder = trunk_dir / key[:16]
         self.memory_bytes = memory_bytes
         self._memory: OrderedDict[str, SampleFeatures] = OrderedDict()
         self._lock = threading.Lock()
-        if model_dir.is_dir():
-            for other in model_dir.iterdir():
-                if other.is_dir() and other.name != self.folder.name:
-                    shutil.rmtree(other, ignore_errors=True)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        os.utime(self.folder)
+        others = sorted((p for p in trunk_dir.iterdir() if p.is_dir() and p != self.folder),
+                        key=lambda p: p.stat().st_mtime, reverse=True)
+        for other in others[KEPT_TRUNKS - 1:]:
+            shutil.rmtree(other, ignore_errors=True)
 
     def get(self, sample_id: str, *, mirrored: bool = True) -> SampleFeatures:
         """Features of one sample (with its mirror when ``mirrored``); StoreError if the sample is gone."""

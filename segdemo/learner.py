@@ -22,6 +22,7 @@ Fine-tune job runs in the workspace, and gives way to foreground work (:mod:`seg
 from __future__ import annotations
 
 import copy
+import hashlib
 import random
 import threading
 import time
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from segdemo.encoder_features import crop_maps, random_box
 from segdemo.evidence import recent_matrix, trained_classes
 from segdemo.features import FeatureCache, SampleFeatures
 from segdemo.finetune import active_job, load_live
@@ -53,7 +55,8 @@ class LearnerSettings:
     ``unlabelled`` unlabelled images, of which at most ``new_unlabelled_per_run`` get their features computed
     per update (the rest come in later updates). ``continue_candidate`` starts each update from the previous
 update's top, promoted or not (else from the live top), so learning accumulates while the guard decides only
-what is served. ``threads``: intra-op threads of the update (PyTorch sets them per thread): its operations are
+what is served. ``crop`` (pixels of the model's input, a multiple of 32): each step trains on a random square window of
+that side in the cached features (None: the whole image), which makes a step of a whole decoder cheap. ``threads``: intra-op threads of the update (PyTorch sets them per thread): its operations are
 small, so one thread wastes no time synchronising and leaves the other core to the person (a step of the
 FCN-8s head took 15 ms on one thread and 67 ms on two while other work ran)."""
 
@@ -67,6 +70,7 @@ FCN-8s head took 15 ms on one thread and 67 ms on two while other work ran)."""
     unlabelled: int = 30
     new_unlabelled_per_run: int = 3
     continue_candidate: bool = False
+    crop: int | None = None
     threads: int = 1
     seed: int = 0
 
@@ -138,13 +142,16 @@ def _native_mask(model: SegmentationModel, features: SampleFeatures) -> np.ndarr
 
 class _Trunk:
     """The feature cache, the training targets and the distillation teacher for one trunk (rebuilt when the
-    trunk changes). ``targets`` maps a sample id to (its ``updated`` time, [target, mirrored target])."""
+    trunk changes). ``targets`` maps a sample id to (its ``updated`` time, [target, mirrored target]).
+
+    Models that share a trunk (``SegmentationModel.shared_trunk``: FCN-8s, U-Net and SegNet over the shared
+    Lite0 encoder) and run it with equal weights share one cache, so switching family recomputes nothing."""
 
     def __init__(self, workspace: Workspace, model: str, entry: WeightsEntry, live_model: SegmentationModel) -> None:
         predictor = Predictor(live_model, labels=workspace.labels, mean=entry.mean, std=entry.std,
                               base_size=entry.base_size)
         self.key = self.key_of(entry)
-        self.cache = FeatureCache(workspace, model, predictor, self.key)
+        self.cache = FeatureCache(workspace, live_model.shared_trunk or model, predictor, self.key)
         self.targets: dict[str, tuple[float, list[torch.Tensor]]] = {}
         self.teacher: SegmentationModel | None = None
         if entry.labels.same_classes(workspace.labels):
@@ -152,8 +159,26 @@ class _Trunk:
 
     @staticmethod
     def key_of(entry: WeightsEntry) -> str:
-        """What identifies a trunk's features: its weights and the scale images are fed at."""
-        return f"{entry.sha256}-{entry.base_size}"
+        """What identifies a trunk's features: the digest of its weights and the scale images are fed at."""
+        return f"{trunk_digest(entry)}-{entry.base_size}"
+
+
+_TRUNK_DIGESTS: dict[str, str] = {}
+
+
+def trunk_digest(entry: WeightsEntry) -> str:
+    """sha256 of the tensors of ``entry``'s model outside its top (names and bytes): equal for two models whose
+    trunks hold equal weights, whatever their tops. Remembered per weights file digest."""
+    if entry.sha256 not in _TRUNK_DIGESTS:
+        model = build_model(entry.model, weights=entry)
+        top = submodule_state(model, model.top_modules())
+        digest = hashlib.sha256()
+        for name, tensor in sorted(model.state_dict().items()):
+            if name not in top:
+                digest.update(name.encode())
+                digest.update(tensor.detach().contiguous().numpy().tobytes())
+        _TRUNK_DIGESTS[entry.sha256] = digest.hexdigest()
+    return _TRUNK_DIGESTS[entry.sha256]
 
 
 def learn(workspace: Workspace, model: str, settings: LearnerSettings | None = None, *,
@@ -218,8 +243,11 @@ def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_s
         sample_id = newest if rng.random() < settings.newest_share else rng.choice(train).id
         view = rng.randrange(len(features[sample_id].views))
         sample = features[sample_id]
-        logits = student.top(sample.views[view], sample.padded_size)
-        loss = F.cross_entropy(logits, targets[sample_id][view], ignore_index=255)
+        window = (settings.crop, settings.crop) if settings.crop else sample.padded_size
+        top, left, height, width = random_box(sample.padded_size, window, rng)
+        maps = crop_maps(sample.views[view], sample.padded_size, top, left, height, width)
+        target = targets[sample_id][view][:, top:top + height, left:left + width]
+        loss = F.cross_entropy(student.top(maps, (height, width)), target, ignore_index=255)
         if unlabelled:
             other = rng.choice(unlabelled)
             with torch.no_grad():

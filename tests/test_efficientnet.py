@@ -21,21 +21,17 @@ def package_state_dict(encoder: EfficientNetLite0Encoder, seed: int = 0) -> dict
     return state
 
 
-@pytest.mark.parametrize("pool_indices", [False, True])
-def test_features_at_strides_2_to_32(pool_indices):
-    encoder = EfficientNetLite0Encoder(with_head=not pool_indices, pool_indices=pool_indices).eval()
+@pytest.mark.parametrize("with_head", [True, False])
+def test_features_at_strides_2_to_32(with_head):
+    encoder = EfficientNetLite0Encoder(with_head=with_head).eval()
     with torch.no_grad():
-        features, indices = encoder.forward_with_indices(torch.randn(1, 3, 64, 96))
+        features = encoder(torch.randn(1, 3, 64, 96))
     assert [f.shape[1] for f in features] == list(encoder.channels)
-    assert encoder.channels == ((16, 24, 40, 112, 320) if pool_indices else (16, 24, 40, 112, 1280))
+    assert encoder.channels == ((16, 24, 40, 112, 1280) if with_head else (16, 24, 40, 112, 320))
     assert [(f.shape[2], f.shape[3]) for f in features] == [(64 // s, 96 // s) for s in (2, 4, 8, 16, 32)]
-    if pool_indices:
-        assert [i.shape[-2:] for i in indices] == [(64 // s, 96 // s) for s in (4, 8, 16, 32)]
-    else:
-        assert indices == []
 
 
-@pytest.mark.parametrize("kwargs", [{"with_head": True}, {"with_head": False}, {"with_head": False, "pool_indices": True}])
+@pytest.mark.parametrize("kwargs", [{"with_head": True}, {"with_head": False}])
 def test_package_keys_round_trip(kwargs):
     encoder = EfficientNetLite0Encoder(**kwargs)
     state = package_state_dict(encoder)

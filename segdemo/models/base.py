@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -17,6 +19,10 @@ class SegmentationModel(nn.Module):
     ``input_scale`` < 1 the network runs at that fraction of the input resolution and its logits are
     upsampled bilinearly back to (H, W).
     """
+
+    shared_trunk = ""
+    """Models whose :meth:`trunk` is the same function of the same named weights share this name (and so their
+    cached features, when the weights are equal too); empty: a trunk of the model's own."""
 
     def __init__(self, *, num_classes: int, in_channels: int, stride: int, input_scale: float = 1.0) -> None:
         super().__init__()
@@ -112,6 +118,44 @@ class PretrainedEncoderMixin:
         from segdemo.models.efficientnet import load_imagenet_encoder
 
         return load_imagenet_encoder(self.encoder)
+
+
+class SharedEncoderModel(PretrainedEncoderMixin, SegmentationModel):
+    """A family's decoder over the zoo's shared encoder (EfficientNet-Lite0 with its 1280-channel head conv).
+
+    ``decoder``: a module mapping the encoder's five feature maps (strides 2, 4, 8, 16, 32) to logits at any
+    stride, with its 1x1 classifier as ``decoder.head``. The fast learner's trunk is the encoder and its top the
+    whole decoder, so every family's cache holds the same features.
+    """
+
+    shared_trunk = "lite0"
+
+    def __init__(self, *, decoder: Callable[[tuple[int, ...], int], nn.Module], num_classes: int, in_channels: int,
+                 input_scale: float) -> None:
+        from segdemo.models.efficientnet import EfficientNetLite0Encoder
+
+        super().__init__(num_classes=num_classes, in_channels=in_channels, stride=32, input_scale=input_scale)
+        self.encoder = EfficientNetLite0Encoder(in_channels=in_channels, with_head=True)
+        self.decoder = decoder(self.encoder.channels, num_classes)
+
+    def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.encoder(x))
+
+    def top(self, features: tuple[torch.Tensor, ...], size: tuple[int, int]) -> torch.Tensor:
+        logits = self.decoder(features)
+        if tuple(logits.shape[-2:]) != tuple(size):
+            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        return logits
+
+    def top_modules(self) -> list[nn.Module]:
+        return [self.decoder]
+
+    def classifier(self) -> nn.Module:
+        return self.decoder.head
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.decoder.head = nn.Conv2d(self.decoder.head.in_channels, num_classes, 1)
 
 
 def separable_conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:

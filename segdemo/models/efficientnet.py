@@ -46,48 +46,38 @@ def bn(channels: int) -> nn.BatchNorm2d:
 
 
 class MBConv(nn.Module):
-    """Inverted residual: 1x1 expand → BN → ReLU6 → kxk depthwise → BN → ReLU6 → 1x1 project → BN (+ input).
+    """Inverted residual: 1x1 expand → BN → ReLU6 → kxk depthwise → BN → ReLU6 → 1x1 project → BN (+ input)."""
 
-    With ``pool_indices`` a stride-2 block runs at stride 1 and downsamples its output with a 2x2 max-pool
-    that returns its argmax indices (SegNet's encoder); ``forward`` then returns (x, indices).
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int, expand: int, *,
-                 pool_indices: bool = False) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int, expand: int) -> None:
         super().__init__()
         hidden = in_channels * expand
         self.has_expand = expand != 1
         if self.has_expand:
             self._expand_conv = nn.Conv2d(in_channels, hidden, 1, bias=False)
             self._bn0 = bn(hidden)
-        self.pools = pool_indices and stride == 2
-        self._depthwise_conv = nn.Conv2d(hidden, hidden, kernel, stride=1 if self.pools else stride,
-                                         padding=kernel // 2, groups=hidden, bias=False)
+        self._depthwise_conv = nn.Conv2d(hidden, hidden, kernel, stride=stride, padding=kernel // 2, groups=hidden,
+                                         bias=False)
         self._bn1 = bn(hidden)
         self._project_conv = nn.Conv2d(hidden, out_channels, 1, bias=False)
         self._bn2 = bn(out_channels)
-        self.pool = nn.MaxPool2d(2, stride=2, return_indices=True) if self.pools else None
         self.act = nn.ReLU6(inplace=True)
         self.residual = stride == 1 and in_channels == out_channels
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.act(self._bn0(self._expand_conv(x))) if self.has_expand else x
         y = self._bn2(self._project_conv(self.act(self._bn1(self._depthwise_conv(y)))))
-        if self.residual:
-            y = y + x
-        return y if self.pool is None else self.pool(y)
+        return y + x if self.residual else y
 
 
 class EfficientNetLite0Encoder(nn.Module):
     """EfficientNet-Lite0 trunk. ``forward``: (N, in_channels, H, W), H and W multiples of 32 → five feature
     maps at strides 2, 4, 8, 16, 32 with ``channels`` = (16, 24, 40, 112, 1280 or 320) channels.
 
-    ``with_head`` keeps the 1x1 conv to 1280 channels on the stride-32 features (as ImageNet trained it).
-    ``pool_indices`` is SegNet's variant: every stride-2 block after the stem downsamples by max-pooling,
-    and ``forward_with_indices`` also returns the four pooling index maps (strides 4, 8, 16, 32).
+    ``with_head`` keeps the 1x1 conv to 1280 channels on the stride-32 features (as ImageNet trained it); the
+    zoo's shared encoder has it.
     """
 
-    def __init__(self, *, in_channels: int = 3, with_head: bool = True, pool_indices: bool = False) -> None:
+    def __init__(self, *, in_channels: int = 3, with_head: bool = True) -> None:
         super().__init__()
         self._conv_stem = nn.Conv2d(in_channels, STEM_CHANNELS, 3, stride=2, padding=1, bias=False)
         self._bn0 = bn(STEM_CHANNELS)
@@ -98,8 +88,7 @@ class EfficientNetLite0Encoder(nn.Module):
                 stride = stage.stride if index == 0 else 1
                 if stride == 2:
                     taps.append(len(blocks) - 1)
-                blocks.append(MBConv(width, stage.out_channels, stage.kernel, stride, stage.expand,
-                                     pool_indices=pool_indices))
+                blocks.append(MBConv(width, stage.out_channels, stage.kernel, stride, stage.expand))
                 width = stage.out_channels
         self._blocks = nn.ModuleList(blocks)
         self.taps = tuple(taps) + (len(blocks) - 1,)
@@ -110,23 +99,16 @@ class EfficientNetLite0Encoder(nn.Module):
         self.channels = tuple(blocks[t]._bn2.num_features for t in self.taps[:-1]) + (
             HEAD_CHANNELS if with_head else width,)
 
-    def forward_with_indices(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Features at strides 2–32, and the pooling indices of the stride-2 blocks (empty without pooling)."""
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.act(self._bn0(self._conv_stem(x)))
-        features, indices = [], []
+        features = []
         for number, block in enumerate(self._blocks):
             x = block(x)
-            if isinstance(x, tuple):
-                x, index = x
-                indices.append(index)
             if number in self.taps:
                 features.append(x)
         if self.with_head:
             features[-1] = self.act(self._bn1(self._conv_head(features[-1])))
-        return features, indices
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self.forward_with_indices(x)[0]
+        return features
 
 
 def imagenet_weights_path() -> Path:

@@ -3,12 +3,13 @@ and reused by the decoder's max-unpooling, so upsampling is non-learned and no e
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segdemo.models.base import PretrainedEncoderMixin, SegmentationModel, separable_conv_bn_relu
-from segdemo.models.efficientnet import EfficientNetLite0Encoder
+from segdemo.models.base import SegmentationModel, SharedEncoderModel, separable_conv_bn_relu
 from segdemo.models.registry import register_model
 from segdemo.models.resnet import residual_stage, stem
 
@@ -46,18 +47,6 @@ class DecoderStage(nn.Module):
 
     def forward(self, x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
         return self.convs(self.unpool(x, indices))
-
-
-def refined_top(self, features: tuple[torch.Tensor, ...], size: tuple[int, int]) -> torch.Tensor:
-    """The fast learner's cheap part of the residual and Lite0 SegNets: the last decoder's densifying 3x3
-    convolution (``refine``, at stride 2, after the final index unpooling) and the classifier, then bilinear
-    upsampling to ``size``. The unpooling itself learns nothing, so the sparse unpooled map is cached; ``refine``
-    is the first layer that can learn how this workspace's classes look at full detail."""
-    return F.interpolate(self.head(self.refine(features[0])), size=size, mode="bilinear", align_corners=False)
-
-
-def refined_top_modules(self) -> list[nn.Module]:
-    return [self.refine, self.head]
 
 
 class SegNet(SegmentationModel):
@@ -122,35 +111,46 @@ class ResidualSegNet(SegmentationModel):
             x = self.unpool(decoder(x), indices.pop())
         return (x,)
 
-    top = refined_top
-    top_modules = refined_top_modules
+    def top(self, features: tuple[torch.Tensor, ...], size: tuple[int, int]) -> torch.Tensor:
+        """The fast learner's cheap part: the last decoder's densifying 3x3 convolution (``refine``, at stride 2,
+        after the final index unpooling) and the classifier, then bilinear upsampling to ``size``. The unpooling
+        itself learns nothing, so the sparse unpooled map is cached; ``refine`` is the first layer that can learn
+        how this workspace's classes look at full detail."""
+        return F.interpolate(self.head(self.refine(features[0])), size=size, mode="bilinear", align_corners=False)
+
+    def top_modules(self) -> list[nn.Module]:
+        return [self.refine, self.head]
 
 
-class LiteSegNet(PretrainedEncoderMixin, SegmentationModel):
-    """SegNet on EfficientNet-Lite0: each of the trunk's four stride-2 blocks after the stem runs at stride 1
-    and is followed by a 2x2 max-pool that keeps its indices; the decoder mirrors them, each stage a separable
-    3x3 conv to the width of the pooled map below and max-unpooling with its indices. No encoder features are
-    copied and no upsampling is learned. Logits come out at stride 2 (the stem's) and are upsampled bilinearly."""
+class LiteSegNetDecoder(nn.Module):
+    """SegNet's decoder over the shared encoder's maps at strides 2–32.
 
-    def __init__(self, *, num_classes: int, in_channels: int, input_scale: float, width: int) -> None:
-        super().__init__(num_classes=num_classes, in_channels=in_channels, stride=32, input_scale=input_scale)
-        self.encoder = EfficientNetLite0Encoder(in_channels=in_channels, with_head=False, pool_indices=True)
-        pooled = [self.encoder._blocks[t + 1]._bn2.num_features for t in self.encoder.taps[:-1]]
-        inputs = [self.encoder.channels[-1]] + pooled[:0:-1]
-        self.decoders = nn.ModuleList(separable_conv_bn_relu(i, o) for i, o in zip(inputs, reversed(pooled)))
-        self.unpool = nn.MaxUnpool2d(2, stride=2)
-        self.refine = separable_conv_bn_relu(pooled[0], width)
-        self.head = nn.Conv2d(width, num_classes, 1)
+    The encoder keeps its strided convolutions; the positions SegNet's max-pooling would have chosen come from a
+    2x2 max-pool with indices over each of its stride-2 to stride-16 maps, which costs almost nothing. The
+    stride-32 map is reduced (1x1) to the channels of the deepest index map; each stage then max-unpools with
+    its level's indices and densifies with two separable convs, of ``widths[i]`` channels and then of the
+    channels of the next index map (``widths[0]`` at the last level). No encoder features are copied and no
+    upsampling is learned; logits at stride 2."""
 
-    def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        features, indices = self.encoder.forward_with_indices(x)
-        y = features[-1]
-        for decoder in self.decoders:
-            y = self.unpool(decoder(y), indices.pop())
-        return (y,)
+    def __init__(self, encoder_channels: tuple[int, ...], num_classes: int, *,
+                 widths: tuple[int, int, int, int]) -> None:
+        super().__init__()
+        pooled = tuple(encoder_channels[:-1])
+        self.reduce = nn.Sequential(nn.Conv2d(encoder_channels[-1], pooled[-1], 1, bias=False),
+                                    nn.BatchNorm2d(pooled[-1]), nn.ReLU(inplace=True))
+        outputs = (widths[0],) + pooled[:-1]
+        self.stages = nn.ModuleList(
+            nn.Sequential(separable_conv_bn_relu(pooled[level], widths[level]),
+                          separable_conv_bn_relu(widths[level], outputs[level]))
+            for level in reversed(range(len(pooled))))
+        self.head = nn.Conv2d(widths[0], num_classes, 1)
 
-    top = refined_top
-    top_modules = refined_top_modules
+    def forward(self, features: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        y = self.reduce(features[-1])
+        for stage, skip in zip(self.stages, reversed(features[:-1])):
+            _, indices = F.max_pool2d(skip, 2, stride=2, return_indices=True)
+            y = stage(F.max_unpool2d(y, indices, 2, stride=2, output_size=skip.shape[-2:]))
+        return self.head(y)
 
 
 @register_model(family="segnet", config="paper")
@@ -178,6 +178,7 @@ def segnet_compact(*, num_classes: int = 11, in_channels: int = 3, input_scale: 
 
 @register_model(family="segnet", config="pretrained")
 def segnet_lite0(*, num_classes: int = 11, in_channels: int = 3, input_scale: float = 1.0,
-                 width: int = 32) -> LiteSegNet:
-    """SegNet on an EfficientNet-Lite0 encoder that max-pools with indices (ImageNet-initialised for training)."""
-    return LiteSegNet(num_classes=num_classes, in_channels=in_channels, input_scale=input_scale, width=width)
+                 widths: tuple[int, int, int, int] = (24, 32, 64, 96)) -> SharedEncoderModel:
+    """SegNet's index-unpooling decoder on the zoo's shared EfficientNet-Lite0 encoder."""
+    return SharedEncoderModel(decoder=partial(LiteSegNetDecoder, widths=widths), num_classes=num_classes,
+                              in_channels=in_channels, input_scale=input_scale)

@@ -3,12 +3,13 @@ up-convolved features are concatenated with the same-level contracting features 
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segdemo.models.base import PretrainedEncoderMixin, SegmentationModel, conv_bn_relu, separable_conv_bn_relu
-from segdemo.models.efficientnet import EfficientNetLite0Encoder
+from segdemo.models.base import SegmentationModel, SharedEncoderModel, conv_bn_relu, separable_conv_bn_relu
 from segdemo.models.registry import register_model
 from segdemo.models.resnet import residual_stage, stem
 
@@ -124,27 +125,26 @@ class LiteUp(nn.Module):
         return self.conv(torch.cat([skip, self.up(x)], dim=1))
 
 
-class LiteUNet(LastLevelMixin, PretrainedEncoderMixin, SegmentationModel):
-    """U-Net whose contracting path is EfficientNet-Lite0 (features at strides 2–32); the expanding path
-    up-convolves and concatenates the same-level encoder features at every level down to stride 2, where
-    ``decoder_widths[0]`` channels give the logits (upsampled bilinearly)."""
+class LiteUNetDecoder(nn.Module):
+    """U-Net's expanding path over the shared encoder's maps at strides 2–32: a 1x1 reduction of the stride-32
+    map to ``bottleneck`` channels, then per level a :class:`LiteUp` (up-convolution, concatenation with the
+    same-level encoder map, two separable convs) of ``widths[i]`` channels at stride 2**(i+1); logits at stride 2."""
 
-    def __init__(self, *, decoder_widths: tuple[int, int, int, int], num_classes: int, in_channels: int,
-                 input_scale: float) -> None:
-        super().__init__(num_classes=num_classes, in_channels=in_channels, stride=32, input_scale=input_scale)
-        self.encoder = EfficientNetLite0Encoder(in_channels=in_channels, with_head=False)
-        skips = self.encoder.channels[:-1]
-        deeper = (self.encoder.channels[-1],) + tuple(decoder_widths[:0:-1])
+    def __init__(self, encoder_channels: tuple[int, ...], num_classes: int, *, widths: tuple[int, int, int, int],
+                 bottleneck: int) -> None:
+        super().__init__()
+        self.reduce = conv_bn_relu(encoder_channels[-1], bottleneck, 1)
+        deeper = (bottleneck,) + tuple(widths[:0:-1])
         self.ups = nn.ModuleList(LiteUp(d, skip, out) for d, skip, out in
-                                 zip(deeper, reversed(skips), reversed(decoder_widths)))
-        self.head = nn.Conv2d(decoder_widths[0], num_classes, 1)
+                                 zip(deeper, reversed(encoder_channels[:-1]), reversed(widths)))
+        self.head = nn.Conv2d(widths[0], num_classes, 1)
 
-    def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        features = self.encoder(x)
-        y = features.pop()
-        for up in self.ups[:-1]:
-            y = up(y, features.pop())
-        return y, features.pop()
+    def forward(self, features: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        *skips, y = features
+        y = self.reduce(y)
+        for up in self.ups:
+            y = up(y, skips.pop())
+        return self.head(y)
 
 
 @register_model(family="unet", config="paper")
@@ -165,7 +165,7 @@ def unet_compact(*, num_classes: int = 11, in_channels: int = 3, input_scale: fl
 
 @register_model(family="unet", config="pretrained")
 def unet_lite0(*, num_classes: int = 11, in_channels: int = 3, input_scale: float = 1.0,
-               decoder_widths: tuple[int, int, int, int] = (24, 32, 48, 96)) -> LiteUNet:
-    """U-Net on an EfficientNet-Lite0 contracting path (ImageNet-initialised for training)."""
-    return LiteUNet(decoder_widths=decoder_widths, num_classes=num_classes, in_channels=in_channels,
-                    input_scale=input_scale)
+               widths: tuple[int, int, int, int] = (24, 32, 64, 96), bottleneck: int = 192) -> SharedEncoderModel:
+    """U-Net's expanding path on the zoo's shared EfficientNet-Lite0 encoder."""
+    return SharedEncoderModel(decoder=partial(LiteUNetDecoder, widths=widths, bottleneck=bottleneck),
+                              num_classes=num_classes, in_channels=in_channels, input_scale=input_scale)

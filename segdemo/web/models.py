@@ -53,11 +53,13 @@ def _val_miou(name: str) -> float:
 
 
 def offered_models(extra: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """One model per family: the one whose shipped weights score best on val (without shipped weights, the
-    compact configs); plus ``extra`` (models with workspace versions)."""
+    """One model per family: among the shipped weights not marked ``"offered": false`` (a model beaten in its
+    family on a held-out drive, see ``weights/README.md``), the one with the best val mIoU (without shipped
+    weights, the compact configs); plus ``extra`` (models with workspace versions)."""
     names = []
     for family in ("fcn", "unet", "segnet"):
-        trained = [name for name in list_models(family=family) if shipped_weights(name) is not None]
+        trained = [name for name in list_models(family=family)
+                   if shipped_weights(name) is not None and shipped_weights(name).meta.get("offered", True)]
         if trained:
             names.append(max(trained, key=_val_miou))
     if not names:
