@@ -93,11 +93,13 @@ def draw_speed_accuracy(points: list[tuple[str, float, float, float | None]], pe
     for tick in np.arange(0.4, 0.751, 0.05):
         pen.text((10, y(tick) - 6), f"{tick:.2f}", fill="black")
         pen.line([(margin, y(tick)), (width - margin, y(tick))], fill=(230, 230, 230))
+    for ms in range(0, int(max_ms) + 1, 10):
+        pen.text((x(ms) - 6, height - margin + 4), str(ms), fill="black")
     for ratio in (1.0, 1.5):
         for top in range(margin, height - margin, 8):
             pen.line([(x(peer_ms * ratio), top), (x(peer_ms * ratio), top + 4)], fill=(150, 150, 150))
         pen.text((x(peer_ms * ratio) + 3, margin - 14), f"{ratio:.1f}x peer", fill=(120, 120, 120))
-    pen.text((width // 2 - 80, height - margin + 18), "ms p50 at 360x480, 2 threads", fill="black")
+    pen.text((width // 2 - 80, height - margin + 20), "ms p50 at 360x480, 2 threads", fill="black")
     pen.text((margin, 12), "mIoU: dot = CamVid val, ring = held-out drive 0006R0", fill="black")
     for index, (name, ms, val, held_out) in enumerate(points):
         color = CURVE_COLORS[index % len(CURVE_COLORS)]

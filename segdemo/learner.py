@@ -1,9 +1,8 @@
 """The fast learner: after every Save, the live model learns the workspace's corrections within seconds.
 
-Only a model's cheap ``top`` learns (FCN-8s: its score head; U-Net: the last up stage and classifier; SegNet:
-the last decoder's refining convolution and classifier; see each family's module for why); its ``trunk`` stays
-frozen, so the trunk's features of every image are computed once and kept (:mod:`segdemo.features`) and an
-update costs only the top's steps. A run
+Only a model's ``top`` learns (on the shared Lite0 encoder: each family's whole decoder; on the compact models a
+last stage and the classifier; see each family's module); its ``trunk`` stays frozen, so the trunk's features of
+every image are computed once and kept (:mod:`segdemo.features`) and an update costs only the top's steps. A run
 
 1. starts from the live top (it keeps learning across saves) on the live model's trunk;
 2. trains it for ``seconds`` on the training samples' cached features and their mirrors (a share of the steps

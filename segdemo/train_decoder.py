@@ -217,7 +217,7 @@ def train_and_save(model_name: str, data: str | Path, out: str | Path, config: D
         "family": get_spec(model_name).family, "params": count_params(model), "gflops": round(count_gflops(model), 3),
         "encoder": {"model": SHARED_ENCODER_SOURCE, "file": source.file.name, "sha256": source.sha256,
                     "version": source.version, "frozen": True},
-        "recipe": {"command": command, "config": config.to_dict(), "data": Path(data).name, "train_split": train_split,
+        "recipe": {"command": command, "epochs": config.epochs, "config": config.to_dict(), "data": Path(data).name, "train_split": train_split,
                    "hold_out": hold_out, "train_images": len(train), "scales": list(scales), "flips": True,
                    "machine": machine_description(), "cores": torch.get_num_threads(),
                    "seconds": result["seconds"], "cache_seconds": round(cache_seconds, 1),

@@ -9,6 +9,7 @@ import time
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from tests.drawing import ANIMALS, draw_animal, draw_scene
 from segdemo.features import FeatureCache
@@ -132,3 +133,22 @@ def test_the_feature_cache_survives_kill_9(tmp_path):
         os.utime(temp, (0, 0))
     Workspace(tmp_path / "ws")
     assert not list(folder.glob(".*.tmp")), "a killed writer's temp file is swept when the workspace opens"
+
+
+def test_families_on_the_shared_encoder_share_one_feature_cache(tmp_path):
+    workspace = Workspace(tmp_path / "ws")
+    for seed in range(2):
+        save(workspace, *draw_scene(seed), f"scene{seed}")
+    few = LearnerSettings(seconds=60, max_steps=3)
+    learn(workspace, "fcn8s_lite0", few)
+    folders = list((workspace.root / "cache" / "features").glob("*/*"))
+    assert [f.parent.name for f in folders] == ["lite0"]
+    stamps = {p: p.stat().st_mtime_ns for p in folders[0].iterdir()}
+    assert len(stamps) == 2
+    result = learn(workspace, "unet_lite0", few)
+    assert list((workspace.root / "cache" / "features").glob("*/*")) == folders
+    assert {p: p.stat().st_mtime_ns for p in folders[0].iterdir()} == stamps, "U-Net recomputed nothing"
+    entry = WeightsEntry.from_json(workspace.checkpoint_dir("unet_lite0") / f"{result.version}.json")
+    written = set(load_file(entry.file))
+    decoder = {k for k in build_model("unet_lite0").state_dict() if k.startswith("decoder.")}
+    assert written == decoder, "the U-Net's top is its whole decoder, and only it is written"

@@ -141,3 +141,25 @@ def test_val_numbers_reproduce(name):
     root = shared_dataset("camvid")
     metrics = evaluate(Predictor.from_weights(name), SegmentationDataset.from_split(root, "val"))
     assert metrics["miou"] == pytest.approx(shipped_weights(name).meta["metrics"]["val"]["miou"], abs=2e-3)
+
+
+def test_the_picker_offers_one_model_per_family_and_no_beaten_one():
+    from segdemo.models import get_spec
+    from segdemo.web.models import offered_models
+
+    offered = offered_models()
+    assert sorted(get_spec(n).family for n in offered) == ["fcn", "segnet", "unet"]
+    beaten = [n for n in SHIPPED if shipped_weights(n).meta.get("offered") is False]
+    assert beaten and not set(beaten) & set(offered)
+    assert all(shipped_weights(n).meta.get("offered_reason") for n in beaten), "a beaten model says why"
+
+
+@pytest.mark.parametrize("name", [n for n in SHIPPED if "encoder" in shipped_weights(n).meta])
+def test_decoders_carry_the_shared_encoder_they_were_trained_on(name):
+    entry, source = shipped_weights(name), shipped_weights(shipped_weights(name).meta["encoder"]["model"])
+    assert entry.meta["encoder"]["sha256"] == source.sha256 and entry.meta["encoder"]["frozen"]
+    encoder = build_model(name, weights="default").encoder.state_dict()
+    for key, value in build_model(source.model, weights="default").encoder.state_dict().items():
+        assert torch.equal(encoder[key], value), key
+    assert {"miou", "held_out", "caveat"} <= set(entry.meta["selection"])
+    assert {"cores", "seconds", "epochs", "command"} <= set(entry.meta["recipe"])

@@ -127,29 +127,33 @@ class LiteSegNetDecoder(nn.Module):
 
     The encoder keeps its strided convolutions; the positions SegNet's max-pooling would have chosen come from a
     2x2 max-pool with indices over each of its stride-2 to stride-16 maps, which costs almost nothing. The
-    stride-32 map is reduced (1x1) to the channels of the deepest index map; each stage then max-unpools with
-    its level's indices and densifies with two separable convs, of ``widths[i]`` channels and then of the
-    channels of the next index map (``widths[0]`` at the last level). No encoder features are copied and no
-    upsampling is learned; logits at stride 2."""
+    stride-32 map is reduced (1x1) to ``repeats[3]`` times the channels of the deepest index map; each stage
+    max-unpools with its level's indices (each encoder channel's positions serve ``repeats[i]`` decoder
+    channels, so the decoder can be wider than the encoder's early maps) and densifies with two separable convs,
+    of ``widths[i]`` channels and then of the next stage's unpooled width (``widths[0]`` at the last). No encoder
+    features are copied and no upsampling is learned; logits at stride 2."""
 
-    def __init__(self, encoder_channels: tuple[int, ...], num_classes: int, *,
-                 widths: tuple[int, int, int, int]) -> None:
+    def __init__(self, encoder_channels: tuple[int, ...], num_classes: int, *, widths: tuple[int, int, int, int],
+                 repeats: tuple[int, int, int, int]) -> None:
         super().__init__()
-        pooled = tuple(encoder_channels[:-1])
-        self.reduce = nn.Sequential(nn.Conv2d(encoder_channels[-1], pooled[-1], 1, bias=False),
-                                    nn.BatchNorm2d(pooled[-1]), nn.ReLU(inplace=True))
-        outputs = (widths[0],) + pooled[:-1]
+        self.repeats = tuple(repeats)
+        unpooled = tuple(c * r for c, r in zip(encoder_channels[:-1], repeats))
+        self.reduce = nn.Sequential(nn.Conv2d(encoder_channels[-1], unpooled[-1], 1, bias=False),
+                                    nn.BatchNorm2d(unpooled[-1]), nn.ReLU(inplace=True))
+        outputs = (widths[0],) + unpooled[:-1]
         self.stages = nn.ModuleList(
-            nn.Sequential(separable_conv_bn_relu(pooled[level], widths[level]),
+            nn.Sequential(separable_conv_bn_relu(unpooled[level], widths[level]),
                           separable_conv_bn_relu(widths[level], outputs[level]))
-            for level in reversed(range(len(pooled))))
+            for level in reversed(range(len(unpooled))))
         self.head = nn.Conv2d(widths[0], num_classes, 1)
 
     def forward(self, features: tuple[torch.Tensor, ...]) -> torch.Tensor:
         y = self.reduce(features[-1])
-        for stage, skip in zip(self.stages, reversed(features[:-1])):
+        levels = zip(self.stages, reversed(features[:-1]), reversed(self.repeats))
+        for stage, skip, repeat in levels:
             _, indices = F.max_pool2d(skip, 2, stride=2, return_indices=True)
-            y = stage(F.max_unpool2d(y, indices, 2, stride=2, output_size=skip.shape[-2:]))
+            y = F.max_unpool2d(y, indices.repeat(1, repeat, 1, 1), 2, stride=2, output_size=skip.shape[-2:])
+            y = stage(y)
         return self.head(y)
 
 
@@ -178,7 +182,8 @@ def segnet_compact(*, num_classes: int = 11, in_channels: int = 3, input_scale: 
 
 @register_model(family="segnet", config="pretrained")
 def segnet_lite0(*, num_classes: int = 11, in_channels: int = 3, input_scale: float = 1.0,
-                 widths: tuple[int, int, int, int] = (24, 32, 64, 96)) -> SharedEncoderModel:
+                 widths: tuple[int, int, int, int] = (32, 64, 96, 192),
+                 repeats: tuple[int, int, int, int] = (2, 2, 2, 2)) -> SharedEncoderModel:
     """SegNet's index-unpooling decoder on the zoo's shared EfficientNet-Lite0 encoder."""
-    return SharedEncoderModel(decoder=partial(LiteSegNetDecoder, widths=widths), num_classes=num_classes,
-                              in_channels=in_channels, input_scale=input_scale)
+    return SharedEncoderModel(decoder=partial(LiteSegNetDecoder, widths=widths, repeats=repeats),
+                              num_classes=num_classes, in_channels=in_channels, input_scale=input_scale)

@@ -9,16 +9,20 @@ import pytest
 from segdemo.inference import Predictor
 from segdemo.store import Workspace
 from segdemo.ui import decode_painter_value
-from tests.browser.test_browser import open_tab, painter_state, save_and_wait, stroke, write_image
+from segdemo.web.models import offered_models
+from tests.browser.test_browser import choose_model, open_tab, painter_state, save_and_wait, stroke, write_image
 
 pytestmark = pytest.mark.browser
 FENCE = 7
 
 
-def test_save_then_next_shows_what_the_save_taught(serve, page, tmp_path):
+@pytest.mark.parametrize("model", offered_models())
+def test_save_then_next_shows_what_the_save_taught(model, serve, page, tmp_path):
+    """For every family the model picker offers."""
     url, demo, workspace_dir = serve()
     page.goto(url)
     page.wait_for_selector("#segment-btn")
+    choose_model(page, model)
     open_tab(page, "Dataset")
     paths = [write_image(tmp_path, seed) for seed in (51, 52)]
     page.set_input_files("#import-files input[type=file]", [str(p) for p in paths])
@@ -50,7 +54,7 @@ def test_save_then_next_shows_what_the_save_taught(serve, page, tmp_path):
     queued = workspace.list_unlabelled()
     assert len(queued) == 1
     shown = decode_painter_value(page.evaluate("window.segdemoPainter.value()")).mask
-    before = Predictor.from_weights("fcn8s_lite0").predict(workspace.load_image(queued[0].id)).mask
+    before = Predictor.from_weights(model).predict(workspace.load_image(queued[0].id)).mask
     lower = slice(int(height * 2 / 3) + 4, None)
     assert (shown[lower] == FENCE).mean() > (before[lower] == FENCE).mean() + 0.3, \
         "the next image's prediction reflects the save"
