@@ -139,12 +139,15 @@ class SegmentationDataset(Dataset):
 
 
 def median_frequency_weights(dataset: SegmentationDataset, *, power: float = 1.0) -> torch.Tensor:
-    """Median-frequency class weights (Eigen & Fergus), raised to ``power`` (0.5 = the gentler sqrt form).
+    """Median-frequency class weights (Eigen & Fergus) of ``dataset``, raised to ``power`` (0.5 = the gentler
+    sqrt form); see :func:`median_frequency`. float32 (K,)."""
+    return median_frequency(*dataset.class_pixel_counts(), power=power)
 
-    freq_c = pixels of c / pixels of images containing c; weight_c = (median(freq) / freq_c) ** power.
-    Classes absent from the data get weight 1. float32 (K,).
-    """
-    counts, image_pixels = dataset.class_pixel_counts()
+
+def median_frequency(counts: np.ndarray, image_pixels: np.ndarray, *, power: float = 1.0) -> torch.Tensor:
+    """freq_c = pixels of c / pixels of the images containing c; weight_c = (median(freq) / freq_c) ** power.
+    ``counts`` and ``image_pixels``: (K,) totals; classes absent from the data get weight 1. float32 (K,)."""
+    counts, image_pixels = np.asarray(counts), np.asarray(image_pixels)
     present = counts > 0
     weights = np.ones(len(counts), dtype=np.float64)
     if present.any():

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from segdemo.data import median_frequency
 from segdemo.encoder_features import SampleViews, crop_maps, random_box
 from segdemo.labels import LabelSet
 from segdemo.metrics import ConfusionMatrix
@@ -63,20 +64,14 @@ class DecoderConfig:
 
 
 def class_weights(samples: list[SampleViews], num_classes: int, power: float) -> torch.Tensor:
-    """Median-frequency weights (see ``data.median_frequency_weights``) from the masks at each sample's first
-    cached scale, raised to ``power``; float32 (K,)."""
+    """``data.median_frequency`` weights from the masks at each sample's first cached scale; float32 (K,)."""
     counts, image_pixels = np.zeros(num_classes), np.zeros(num_classes)
     for sample in samples:
         mask = next(iter(sample.masks.values()))
         histogram = np.bincount(mask.numpy().ravel(), minlength=256)[:num_classes]
         counts += histogram
         image_pixels += (histogram > 0) * int((mask != 255).sum())
-    weights = np.ones(num_classes)
-    present = counts > 0
-    if present.any():
-        frequency = counts[present] / image_pixels[present]
-        weights[present] = (np.median(frequency) / frequency) ** power
-    return torch.tensor(weights, dtype=torch.float32)
+    return median_frequency(counts, image_pixels, power=power)
 
 
 def random_batch(samples: list[SampleViews], config: DecoderConfig,
