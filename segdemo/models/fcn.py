@@ -96,16 +96,16 @@ class FCN8s(SegmentationModel):
 
 class LiteFCN8s(PretrainedEncoderMixin, SegmentationModel):
     """FCN-8s on the EfficientNet-Lite0 trunk: class scores read from its stride-8 (40 ch), stride-16 (112 ch)
-    and stride-32 features (the 1280-channel head conv, the trunk's last layer before ImageNet's classifier). Its trunk
-is the zoo's shared encoder (all five maps, as every family over it caches them)."""
+    and stride-32 features (the 1280-channel head conv, the trunk's last layer before ImageNet's classifier).
+    Its trunk is the zoo's shared encoder (all five maps, as every family over it caches them)."""
+
+    shared_trunk = "lite0"
 
     def __init__(self, *, num_classes: int, in_channels: int, input_scale: float) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels, stride=32, input_scale=input_scale)
         self.encoder = EfficientNetLite0Encoder(in_channels=in_channels, with_head=True)
         self.channels = self.encoder.channels[2:]
         self.head = FCN8sHead(self.channels, num_classes)
-
-    shared_trunk = "lite0"
 
     def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(self.encoder(x))

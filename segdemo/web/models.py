@@ -54,8 +54,8 @@ def _val_miou(name: str) -> float:
 
 def offered_models(extra: list[str] | tuple[str, ...] = ()) -> list[str]:
     """One model per family: among the shipped weights not marked ``"offered": false`` (a model beaten in its
-    family on a held-out drive, see ``weights/README.md``), the one with the best val mIoU (without shipped
-    weights, the compact configs); plus ``extra`` (models with workspace versions)."""
+    family; its entry's ``offered_reason`` says how, see ``weights/README.md``), the one with the best val mIoU
+    (without shipped weights, the compact configs); plus ``extra`` (models with workspace versions)."""
     names = []
     for family in ("fcn", "unet", "segnet"):
         trained = [name for name in list_models(family=family)
