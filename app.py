@@ -188,11 +188,12 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
                                                     x_title="sample (save order)", elem_id="trend-plot")
                         trend_note = gr.Markdown(elem_id="trend-note", elem_classes="sd-note")
                 ft_summary = gr.Markdown("No fine-tune result yet.", elem_id="finetune-summary")
-                ft_table = gr.Dataframe(headers=["held-out metric", "before", "after", "change"], visible=False,
+                ft_table = gr.Dataframe(headers=["metric", "live", "new version", "change"], visible=False,
                                         interactive=False, elem_id="finetune-result", max_height=420)
                 gr.Markdown("### Versions")
-                versions_table = gr.Dataframe(headers=["version", "origin", "held-out mIoU before", "mIoU",
-                                                       "created", "live"], interactive=False, elem_id="versions")
+                versions_table = gr.Dataframe(headers=["version", "origin", "mIoU of the version it replaced",
+                                                       "its mIoU (judged on)", "created", "live"], interactive=False,
+                                              elem_id="versions")
                 with gr.Row():
                     version_pick = gr.Dropdown([], label="Version", elem_id="version-select", scale=3)
                     live_btn = gr.Button("Make live (promote / roll back)", elem_id="make-live-btn", scale=1)
@@ -287,12 +288,16 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
         live_btn.click(app.make_live, [model, version_pick, session], live_status, **private).then(
             app.finetune_panel, [model, session], panel_outputs, **private)
         demo.load(app.finetune_panel, [model, session], panel_outputs, **private)
+        demo.load(app.model_dropdown, [model, session], model, **private)
+        finetune_tab.select(app.model_dropdown, [model, session], model, **private)
         workspace_outputs = [workspace_info, label_table, workspace_pick]
         labels_tab.select(app.workspace_view, session, workspace_outputs, **private)
         switched_outputs = [workspace_status, *workspace_outputs, legend, editor, overlay_out, image_in, status,
                             save_status, session]
-        switch_btn.click(app.switch_workspace, [workspace_pick, session], switched_outputs, **private)
-        create_btn.click(app.create_workspace, [new_name, new_classes, session], switched_outputs, **private)
+        switch_btn.click(app.switch_workspace, [workspace_pick, session], switched_outputs, **private).then(
+            app.model_dropdown, [model, session], model, **private)
+        create_btn.click(app.create_workspace, [new_name, new_classes, session], switched_outputs, **private).then(
+            app.model_dropdown, [model, session], model, **private)
     return demo
 
 

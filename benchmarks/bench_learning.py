@@ -7,7 +7,9 @@ For each of ``--saves`` images (evenly spread over the split): predict it (the p
 ground truth as the correction, notify the learner, and measure seconds from the save until a version that
 learned it is live (or the guard's verdict). Then Segment latency: ``--runs`` predictions on an idle machine and
 the same while the learner is busy with a new save, each prediction inside ``segdemo.priority.foreground`` as the
-app's handlers do. Prints one JSON line of figures. Measure on an idle machine.
+app's handlers do. With ``--press``, Fine-tune is then pressed (the job in its background thread, as the app
+runs it) and Segment latency is measured again while the job trains, with the press's seconds. Prints one JSON
+line of figures. Measure on an idle machine.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pathlib import Path
 
 from segdemo.data import image_path, mask_path, read_mask, split_ids
 from segdemo.fileio import read_rgb
-from segdemo.finetune import load_live
+from segdemo.finetune import FinetuneJob
+from segdemo.live import load_live
 from segdemo.inference import configure_threads
 from segdemo.labels import dataset_labels
 from segdemo.learner import FastLearner
@@ -47,6 +50,7 @@ def main() -> None:
     parser.add_argument("--split", required=True)
     parser.add_argument("--saves", type=int, default=12)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--press", action="store_true", help="then press Fine-tune and time Segment while it runs")
     args = parser.parse_args()
     configure_threads()
     labels = dataset_labels(args.data)
@@ -79,12 +83,26 @@ def main() -> None:
             time.sleep(0.3)
             busy += timed_predictions(predictor, probe, args.runs // 3 + 1)
             learner.wait()
+        press = {}
+        if args.press:
+            job = FinetuneJob(workspace, args.model).start()
+            started, during = time.monotonic(), []
+            while job.state.status == "running" and job.state.progress < 0.05:
+                time.sleep(0.2)
+            while job.state.status == "running" and len(during) < args.runs:
+                during += timed_predictions(predictor, probe, 1)
+                time.sleep(0.2)
+            job.join()
+            press = {"press_s": round(time.monotonic() - started, 1), "press_train_samples": len(job.samples()[0]),
+                     "press_verdict": job.state.message, "segment_while_job_ms_median":
+                     round(statistics.median(during), 1) if during else None,
+                     "job_slowdown": round(statistics.median(during) / statistics.median(idle), 3) if during else None}
     print(json.dumps({
         "model": args.model, "data": str(args.data), "saves": len(save_to_learned),
         "save_to_learned_s": save_to_learned, "save_to_learned_median_s": statistics.median(save_to_learned),
         "verdicts": verdicts, "segment_idle_ms_median": round(statistics.median(idle), 1),
         "segment_while_learning_ms_median": round(statistics.median(busy), 1),
-        "slowdown": round(statistics.median(busy) / statistics.median(idle), 3),
+        "slowdown": round(statistics.median(busy) / statistics.median(idle), 3), **press,
     }))
 
 

@@ -5,7 +5,8 @@ The public API, re-exported from the modules that own it.
 
 from segdemo.data import SegmentationDataset, split_ids
 from segdemo.fileio import ImageError, read_rgb
-from segdemo.finetune import FinetuneJob, FinetuneSettings, JobBusy, load_live
+from segdemo.finetune import FinetuneJob, FinetuneSettings, JobBusy
+from segdemo.live import load_live
 from segdemo.inference import Prediction, Predictor
 from segdemo.labels import CAMVID11, LabelSet, colorize, dataset_labels, mask_to_palette_image, overlay
 from segdemo.learner import FastLearner, LearnerSettings, learn

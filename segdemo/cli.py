@@ -246,32 +246,45 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
-def learner_settings(pairs: list[str]):
-    """``KEY=VALUE`` pairs → LearnerSettings (numbers and true/false parsed); CommandError for unknown keys."""
+def settings_from_pairs(cls, pairs: list[str], option: str, **defaults):
+    """``KEY=VALUE`` pairs → an instance of the settings dataclass ``cls`` over ``defaults`` (numbers, None and
+    true/false parsed); CommandError for unknown keys."""
     from dataclasses import fields
 
-    from segdemo.learner import LearnerSettings
-
-    known = {f.name: f.type for f in fields(LearnerSettings)}
-    values = {}
+    known = {f.name for f in fields(cls)}
+    values = dict(defaults)
     for pair in pairs or []:
         key, _, text = pair.partition("=")
         if key not in known or not text:
-            raise CommandError(f"--learner {pair!r}: use KEY=VALUE with KEY one of {', '.join(known)}")
-        values[key] = text.lower() == "true" if text.lower() in ("true", "false") else float(text) if "." in text \
-            or "e" in text.lower() else int(text)
-    return LearnerSettings(**values)
+            raise CommandError(f"{option} {pair!r}: use KEY=VALUE with KEY one of {', '.join(sorted(known))}")
+        lowered = text.lower()
+        values[key] = lowered == "true" if lowered in ("true", "false") else None if lowered == "none" \
+            else float(text) if "." in text or "e" in lowered else int(text)
+    return cls(**values)
+
+
+def learner_settings(pairs: list[str]):
+    """``--learner KEY=VALUE`` pairs → LearnerSettings."""
+    from segdemo.learner import LearnerSettings
+
+    return settings_from_pairs(LearnerSettings, pairs, "--learner")
+
+
+def finetune_settings(args: argparse.Namespace):
+    """``--seconds``, ``--seed`` and ``--job KEY=VALUE`` pairs → FinetuneSettings."""
+    from segdemo.finetune import FinetuneSettings
+
+    return settings_from_pairs(FinetuneSettings, args.job, "--job", seconds=args.seconds, seed=args.seed)
 
 
 def cmd_bench_loop(args: argparse.Namespace) -> int:
     import tempfile
 
-    from segdemo.finetune import FinetuneSettings
     from segdemo.inference import configure_threads
     from segdemo.session import bench_loop
 
     configure_threads()
-    settings = FinetuneSettings(seconds=args.seconds, seed=args.seed)
+    settings = finetune_settings(args)
     with tempfile.TemporaryDirectory(prefix="segdemo-loop-") as scratch:
         try:
             row = bench_loop(args.model, args.data, args.split, args.n, settings=settings,
@@ -297,12 +310,11 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
 def cmd_bench_session(args: argparse.Namespace) -> int:
     import tempfile
 
-    from segdemo.finetune import FinetuneSettings
     from segdemo.inference import configure_threads
     from segdemo.session import bench_session
 
     configure_threads()
-    settings = FinetuneSettings(seconds=args.seconds, seed=args.seed)
+    settings = finetune_settings(args)
     with tempfile.TemporaryDirectory(prefix="segdemo-session-") as scratch:
         try:
             row = bench_session(args.model, args.data, args.split, images=args.images, every=args.every,
@@ -480,6 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     loop.add_argument("--no-button", action="store_true", help="do not press Fine-tune after the saves")
     loop.add_argument("--learner", nargs="*", default=[], metavar="KEY=VALUE",
                       help="fast learner settings, e.g. seconds=2 continue_candidate=true")
+    loop.add_argument("--job", nargs="*", default=[], metavar="KEY=VALUE",
+                      help="Fine-tune job settings, e.g. top_distill=0.5 encoder_after=0")
     loop.add_argument("--json", action="store_true")
     loop.set_defaults(run=cmd_bench_loop)
 
@@ -498,6 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     session.add_argument("--seconds", type=float, default=None, help="fixed fine-tune budget (default: automatic)")
     session.add_argument("--seed", type=int, default=0, help="the fine-tunes' random seed")
     session.add_argument("--weights", default=None, help="start from this .safetensors instead of the shipped weights")
+    session.add_argument("--job", nargs="*", default=[], metavar="KEY=VALUE",
+                      help="Fine-tune job settings, e.g. top_distill=0.5 encoder_after=0")
     session.add_argument("--json", action="store_true")
     session.set_defaults(run=cmd_bench_session)
 

@@ -107,6 +107,14 @@ class SegmentationDataset(Dataset):
             weight = (pixel_weights or {}).get(sample_id)
             self.weights.append(None if weight is None else torch.from_numpy(weight.astype(np.float32)))
 
+    def add_unlabelled(self, images: list[np.ndarray]) -> None:
+        """Append RGB uint8 images (H, W, 3) with an all-void mask: they add nothing to the cross-entropy, only
+        to a distillation term that acts on every pixel (see :func:`segdemo.train.fit`)."""
+        for image in images:
+            self.images.append(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous())
+            self.masks.append(torch.full(image.shape[:2], self.labels.ignore_index, dtype=torch.uint8))
+            self.weights.append(None)
+
     @classmethod
     def from_split(cls, root: str | Path, split: str, **kwargs) -> "SegmentationDataset":
         return cls(root, split_ids(root, split), **kwargs)

@@ -9,27 +9,57 @@ from __future__ import annotations
 
 import numpy as np
 
+from segdemo.guard import learning_classes
 from segdemo.metrics import ConfusionMatrix
 from segdemo.store import StoreError, Workspace
+from segdemo.top_training import spread
 from segdemo.weights import WeightsEntry, shipped_entries
 
 RECENT_SAMPLES = 5
 """How many of the latest corrected samples speak for "what the user is correcting now"."""
 
+_SAMPLE_MATRICES: dict[tuple[str, str, float], np.ndarray] = {}
+
+
+def _saved_order(workspace: Workspace) -> list:
+    """The labelled samples' metadata, oldest save first."""
+    return sorted((s for s in workspace.list_samples() if s.labelled), key=lambda s: (s.updated, s.id))
+
+
+def saved_matrix(workspace: Workspace, metas: list) -> np.ndarray:
+    """The (K, K) confusion matrix (rows: the user's mask, columns: the model's prediction at save time) summed
+    over the samples ``metas`` (SampleMeta); each sample's is computed once per save."""
+    labels = workspace.labels
+    total = np.zeros((labels.num_classes, labels.num_classes), dtype=np.int64)
+    for meta in metas:
+        key = (str(workspace.root), meta.id, meta.updated)
+        if key not in _SAMPLE_MATRICES:
+            matrix = ConfusionMatrix(labels.num_classes, labels.ignore_index)
+            try:
+                prediction, corrected, _ = workspace.load_masks(meta.id)
+            except (StoreError, OSError, ValueError):
+                continue
+            matrix.update(prediction, corrected)
+            _SAMPLE_MATRICES[key] = matrix.matrix.astype(np.int64)
+        total += _SAMPLE_MATRICES[key]
+    return total
+
 
 def recent_matrix(workspace: Workspace, *, samples: int = RECENT_SAMPLES) -> np.ndarray:
-    """The (K, K) confusion matrix (rows: the user's mask, columns: the model's prediction at save time) over
-    the latest ``samples`` corrected samples, whatever their split."""
-    labels = workspace.labels
-    matrix = ConfusionMatrix(labels.num_classes, labels.ignore_index)
-    latest = sorted((s for s in workspace.list_samples() if s.labelled), key=lambda s: (s.updated, s.id))
-    for meta in latest[-samples:]:
-        try:
-            prediction, corrected, _ = workspace.load_masks(meta.id)
-        except (StoreError, OSError, ValueError):
-            continue
-        matrix.update(prediction, corrected)
-    return matrix.matrix
+    """:func:`saved_matrix` over the latest ``samples`` corrected samples, whatever their split."""
+    return saved_matrix(workspace, _saved_order(workspace)[-samples:])
+
+
+def record_matrix(workspace: Workspace, *, recent: int = RECENT_SAMPLES) -> np.ndarray:
+    """:func:`saved_matrix` over the corrected samples older than the latest ``recent``: the live lineage's
+    record."""
+    order = _saved_order(workspace)
+    return saved_matrix(workspace, order[:max(0, len(order) - recent)])
+
+
+def learning_evidence(workspace: Workspace, trained: set[int] | None) -> list[int]:
+    """The classes being learned (:func:`segdemo.guard.learning_classes`) from the workspace's saves."""
+    return learning_classes(recent_matrix(workspace), trained, record_matrix(workspace))
 
 
 def trained_classes(workspace: Workspace, model: str, entry: WeightsEntry | None, *,
@@ -70,9 +100,8 @@ def prediction_drift(workspace: Workspace, before, after, *, images: int = DRIFT
     pool = workspace.list_unlabelled()
     if not pool:
         return None
-    step = max(1.0, len(pool) / images)
     changed = total = 0
-    for meta in [pool[int(i * step)] for i in range(min(images, len(pool)))]:
+    for meta in spread(pool, images):
         try:
             image = workspace.load_image(meta.id)
         except (StoreError, OSError):

@@ -1,8 +1,10 @@
 """Fine-tune the live model of a workspace on its corrected samples, in the background, with proof.
 
-The job trains the whole network on the workspace's ``train`` samples, measures the live model and the result on
-the held-out samples, writes a new version ``checkpoints/<model>/vN`` and promotes it only if the guard
-(:mod:`segdemo.guard`) says so. One job runs per workspace at a time; segmentation is untouched while it runs.
+With fewer training samples than ``FinetuneSettings.encoder_after`` the job trains the model's top on cached
+features (:mod:`segdemo.refine`), judged on the held-out samples and on the latest saves it was not trained on;
+from then on it trains the whole network on the ``train`` samples, judged on the held-out samples (by then a
+fifth of the samples). Either way it writes a new version ``checkpoints/<model>/vN`` and promotes it only if the
+guard (:mod:`segdemo.guard`) says so. One job runs per workspace at a time; segmentation is untouched while it runs.
 The fast learner (:mod:`segdemo.learner`) updates only the model's top after each save and waits for the job.
 """
 
@@ -19,14 +21,17 @@ import torch
 from filelock import FileLock, Timeout
 
 from segdemo.data import BASE_SIZE, Augment, SegmentationDataset
-from segdemo.evidence import prediction_drift, recent_matrix, trained_classes
-from segdemo.guard import Decision, decide, learning_classes
+from segdemo.evidence import learning_evidence, prediction_drift, trained_classes
+from segdemo.guard import MAX_DRIFT, Decision, decide
+from segdemo.live import LiveModel, load_live
 from segdemo.inference import Predictor
 from segdemo.models.fuse import fold_batchnorm
-from segdemo.models import SegmentationModel, build_model, shipped_weights
+from segdemo.models import SegmentationModel, build_model
+from segdemo.refine import matrix_metrics, refine_top
+from segdemo.top_training import spread
 from segdemo.store import SHIPPED, StoreError, Workspace
 from segdemo.train import TrainConfig, cpu_has_native_bf16, evaluate, fit, machine_description
-from segdemo.weights import IMAGENET_MEAN, IMAGENET_STD, WeightsEntry, WeightsError, resolve_entry, save_weights
+from segdemo.weights import WeightsError, resolve_entry, save_partial_weights, save_weights
 
 
 class JobBusy(RuntimeError):
@@ -50,10 +55,18 @@ class FinetuneSettings:
     ``seconds`` None budgets ``seconds_per_sample`` per training sample, within ``min_seconds``..``max_seconds``
     (40 s up to 8 samples, 80 s for 16): more corrections get more steps.
 
-    ``new_head_lr`` and ``new_head_encoder_lr_mult`` replace ``lr`` and ``encoder_lr_mult`` when the classifier
+    The top path (fewer than ``encoder_after`` training samples; :mod:`segdemo.refine`) runs
+    ``top_steps_per_sample`` steps per training sample (within ``top_min_steps``..``top_max_steps``, cut short
+    by the budget) on ``top_crop`` windows, at ``top_lr`` from a top that knows the classes (``top_new_lr`` from
+    a new classifier), with ``top_distill`` x KL to the live model on ``unlabelled`` unlabelled images, on
+    ``top_threads`` intra-op threads (the other core stays with the person); its first phase leaves out the
+    latest ``recent`` training samples (at most a quarter) to be judged on them.
+
+    The whole-network path: ``new_head_lr`` and ``new_head_encoder_lr_mult`` replace ``lr`` and ``encoder_lr_mult`` when the classifier
     is new (another label set).
     ``encoder_lr_mult`` scales the LR of a pretrained encoder; ``distill`` weights a KL term to the live
-    model's predictions on the training crops (kept classes the corrections do not show); ``average`` in
+    model's predictions on the training crops and on crops of ``unlabelled`` unlabelled images (which train
+    nothing else), so what the live model knows where no correction speaks is kept; ``average`` in
     [0, 1] blends the result back toward the starting weights (WiSE-FT: ``average`` x start + (1 − average) x
     fine-tuned). ``select_on_heldout`` keeps the best held-out state and stops early; off, the job trains for
     the whole budget and keeps its final weights, so the held-out images judge the result without having
@@ -61,6 +74,17 @@ class FinetuneSettings:
     """
 
     seconds: float | None = None
+    encoder_after: int = 60
+    top_steps_per_sample: int = 60
+    top_min_steps: int = 300
+    top_max_steps: int = 2400
+    top_lr: float = 3e-4
+    top_new_lr: float = 2e-3
+    top_distill: float = 1.0
+    unlabelled: int = 30
+    top_crop: int | None = 192
+    top_threads: int = 1
+    recent: int = 5
     seconds_per_sample: float = 5.0
     min_seconds: float = 40.0
     max_seconds: float = 120.0
@@ -69,7 +93,7 @@ class FinetuneSettings:
     new_head_encoder_lr_mult: float = 0.1
     backbone_lr_mult: float = 1.0
     encoder_lr_mult: float = 1.0
-    distill: float = 0.0
+    distill: float = 1.0
     average: float = 0.0
     select_on_heldout: bool = False
     batch_size: int = 4
@@ -91,69 +115,10 @@ class FinetuneSettings:
 
 
 @dataclass
-class LiveModel:
-    """The model a workspace serves: its weights, version label and whether its classifier is untrained.
-
-    ``warning`` is set when the promoted version could not be loaded and an older good one is served instead.
-    """
-
-    model: SegmentationModel
-    entry: WeightsEntry | None
-    version: str
-    new_head: bool
-    source: str = SHIPPED
-    mean: tuple = IMAGENET_MEAN
-    std: tuple = IMAGENET_STD
-    warning: str = ""
-    base_size: int | None = BASE_SIZE
-
-    def predictor(self, workspace: Workspace, name: str) -> Predictor:
-        return Predictor(self.model, labels=workspace.labels, mean=self.mean, std=self.std, name=name,
-                         version=self.version, base_size=self.base_size)
-
-
-def _lineage(workspace: Workspace, name: str) -> list[tuple[str, WeightsEntry | None]]:
-    """(version, entry) from the live version back through its parents to the shipped weights."""
-    by_version = {e.version: e for e in workspace.versions(name)}
-    chain, version = [], workspace.live_version(name)
-    while version != SHIPPED and version in by_version and len(chain) <= len(by_version):
-        chain.append((version, by_version[version]))
-        version = str(by_version[version].meta.get("parent", SHIPPED))
-    return chain + [(SHIPPED, shipped_weights(name))]
-
-
-def load_live(workspace: Workspace, name: str) -> LiveModel:
-    """Build ``name`` with the weights live in ``workspace`` (its promoted version, else the shipped ones).
-
-    A promoted version that fails its sha256 or cannot be read is skipped for its parent (the last good one),
-    with ``warning`` saying so; WeightsError only when nothing in the lineage loads. When the weights have
-    another label set, the classifier is re-initialised (seeded) for the workspace's classes (``new_head``).
-    """
-    num_classes, problems = workspace.labels.num_classes, []
-    for version, entry in _lineage(workspace, name):
-        if entry is None:
-            torch.manual_seed(0)
-            return LiveModel(build_model(name, num_classes=num_classes), None, "untrained", True,
-                             warning="; ".join(problems))
-        torch.manual_seed(0)
-        try:
-            model = build_model(name, num_classes=num_classes, weights=entry)
-        except WeightsError as err:
-            problems.append(f"{version} refused: {err}")
-            continue
-        new_head = not entry.labels.same_classes(workspace.labels)
-        origin = SHIPPED if version == SHIPPED else "workspace"
-        label = f"{origin} {entry.version}" + (" + new head" if new_head else "")
-        if problems:
-            label += f" (live {problems[0].split()[0]} refused: damaged)"
-        return LiveModel(model, entry, label, new_head, version, tuple(entry.mean), tuple(entry.std),
-                         warning="; ".join(problems), base_size=entry.base_size)
-    raise WeightsError(f"no usable weights for {name}: " + "; ".join(problems))
-
-
-@dataclass
 class FinetuneResult:
-    """``before``/``after``: held-out metrics of the live and the new model; ``version`` None if cancelled."""
+    """``before``/``after``: metrics of the live and the new model on the evidence the guard judged (the
+    held-out samples, and on the top path the ``recent_ids`` saves scored test-then-train); ``version`` None if
+    cancelled."""
 
     model: str
     parent: str
@@ -167,6 +132,7 @@ class FinetuneResult:
     stopped: str
     decision: Decision | None = None
     live_name: str = ""
+    recent_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -266,9 +232,75 @@ class FinetuneJob:
         return train_ids, heldout_ids
 
     def _finetune(self) -> FinetuneResult:
-        settings, workspace = self.settings, self.workspace
         train_ids, heldout_ids = self.samples()
-        live = load_live(workspace, self.model)
+        live = load_live(self.workspace, self.model)
+        if live.entry is not None and len(train_ids) < self.settings.encoder_after:
+            return self._finetune_top(live, train_ids, heldout_ids)
+        return self._finetune_whole(live, train_ids, heldout_ids)
+
+    def _finetune_top(self, live: LiveModel, train_ids: list[str], heldout_ids: list[str]) -> FinetuneResult:
+        """The top path (:mod:`segdemo.refine`), judged on the held-out samples and the latest saves."""
+        settings, workspace, labels = self.settings, self.workspace, self.workspace.labels
+        live_name = "the shipped weights" if live.source == SHIPPED else live.source
+        started = time.monotonic()
+
+        def on_step(step: int, loss: float, progress: float) -> None:
+            self.state.losses.append((step, round(loss, 4)))
+            self.state.progress = min(progress, 0.99)
+            self.state.message = f"training the top: step {step}, loss {loss:.3f}"
+
+        def on_message(message: str) -> None:
+            self.state.message = message
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(settings.top_threads)
+        try:
+            refined = refine_top(workspace, self.model, live, settings, should_stop=self._cancel.is_set,
+                                 on_step=on_step, on_message=on_message)
+        finally:
+            torch.set_num_threads(threads)
+        seconds = time.monotonic() - started
+        heldout_before = matrix_metrics(refined.heldout_before, labels.names, labels.ignore_index)
+        if refined.stopped == "cancelled":
+            return FinetuneResult(self.model, live.source, None, False, heldout_before, None, seconds, train_ids,
+                                  heldout_ids, "cancelled")
+        before_matrix = refined.heldout_before + refined.recent_before
+        after_matrix = refined.heldout_after + refined.recent_after
+        trained = trained_classes(workspace, self.model, live.entry, new_head=live.new_head)
+        decision = decide(before_matrix, after_matrix, images=len(heldout_ids) + len(refined.recent_ids),
+                          names=labels.names, learning=learning_evidence(workspace, trained), drift=refined.drift,
+                          untrained_head=live.new_head, recent=len(refined.recent_ids),
+                          drift_limit=MAX_DRIFT if trained is None else None)
+        before = matrix_metrics(before_matrix, labels.names, labels.ignore_index)
+        after = matrix_metrics(after_matrix, labels.names, labels.ignore_index)
+        metrics = {"heldout_before": heldout_before,
+                   "heldout": matrix_metrics(refined.heldout_after, labels.names, labels.ignore_index),
+                   "recent_before": matrix_metrics(refined.recent_before, labels.names, labels.ignore_index),
+                   "recent": matrix_metrics(refined.recent_after, labels.names, labels.ignore_index),
+                   "evidence_before": before, "evidence": after}
+        recipe = {"settings": asdict(settings), "path": "top", "lr": refined.lr, "steps": refined.steps,
+                  "unlabelled_images": refined.unlabelled, "machine": machine_description()}
+        with workspace.version_slot(self.model) as version:
+            save_partial_weights(refined.model, refined.model.top_modules(),
+                                 workspace.checkpoint_dir(self.model) / f"{version}.safetensors", base=refined.base,
+                                 shipped=refined.base_shipped, model_name=self.model, labels=labels,
+                                 version=version,
+                                 meta={"parent": live.source, "job": "top", "train_ids": train_ids,
+                                       "heldout_ids": heldout_ids, "recent_ids": refined.recent_ids,
+                                       "metrics": metrics, "seconds": round(seconds, 2),
+                                       "guard": {**decision.to_dict(), "explanation": decision.explain(live_name)},
+                                       "stopped": refined.stopped or "steps done", "created": time.time(),
+                                       "recipe": recipe})
+            if decision.promote:
+                workspace.set_live(self.model, version)
+        self.state.progress = 1.0
+        return FinetuneResult(self.model, live.source, version, decision.promote, before, after, seconds, train_ids,
+                              heldout_ids, refined.stopped or "steps done", decision, live_name,
+                              recent_ids=refined.recent_ids)
+
+    def _finetune_whole(self, live: LiveModel, train_ids: list[str], heldout_ids: list[str]) -> FinetuneResult:
+        """The whole network, judged on the held-out samples."""
+        settings, workspace = self.settings, self.workspace
         parent = live.source
         live_name = "the shipped weights" if parent == SHIPPED else parent
         labels = workspace.labels
@@ -310,6 +342,10 @@ class FinetuneJob:
             self.state.message = f"training: step {step}, loss {loss:.3f}"
 
         teacher = fold_batchnorm(model) if settings.distill > 0 and not new_head else None
+        unlabelled = spread(workspace.list_unlabelled(), settings.unlabelled) if teacher is not None else []
+        if unlabelled:
+            self.state.message = "reading unlabelled images for the distillation"
+            train_set.add_unlabelled([workspace.load_image(m.id) for m in unlabelled])
         start = copy.deepcopy(model.state_dict()) if settings.average > 0 and not new_head else None
         result = fit(model, labels, train_set, heldout_set, config, on_best=on_best if select else None,
                      on_step=on_step, should_stop=self._cancel.is_set, progress_bar=False, teacher=teacher)
@@ -333,16 +369,17 @@ class FinetuneJob:
                                      Predictor(model, labels=labels, mean=live.mean, std=live.std,
                                                base_size=augment.base_size))
         decision = decide(np.array(before["matrix"]), np.array(after["matrix"]), images=len(heldout_ids),
-                          names=labels.names, learning=learning_classes(recent_matrix(workspace), trained),
+                          names=labels.names, learning=learning_evidence(workspace, trained),
                           drift=drift, untrained_head=live.new_head)
         promoted = decision.promote
-        recipe = {"settings": {**asdict(settings), "seconds": config.seconds, "bf16": config.bf16},
+        recipe = {"settings": {**asdict(settings), "seconds": config.seconds, "bf16": config.bf16}, "path": "whole",
+                  "unlabelled_images": len(unlabelled),
                   "machine": machine_description()}
         with workspace.version_slot(self.model) as version:
             save_weights(model, workspace.checkpoint_dir(self.model) / f"{version}.safetensors",
                          model_name=self.model, labels=labels, input_scale=model.input_scale,
                          base_size=augment.base_size, mean=live.mean, std=live.std, version=version,
-                         meta={"parent": parent, "train_ids": train_ids, "heldout_ids": heldout_ids,
+                         meta={"parent": parent, "job": "whole", "train_ids": train_ids, "heldout_ids": heldout_ids,
                                "metrics": {"heldout_before": before, "heldout": after}, "seconds": result.seconds,
                                "guard": {**decision.to_dict(), "explanation": decision.explain(live_name)},
                                "stopped": result.stopped, "kept_epoch": kept_epoch, "created": time.time(),
@@ -382,10 +419,8 @@ def describe(result: FinetuneResult) -> str:
     if result.version is None:
         return "fine-tune cancelled; nothing was saved and the live model is unchanged"
     status = "promoted (now live)" if result.promoted else "NOT promoted"
-    return (f"{result.model} {result.version} {status}: held-out mIoU {result.before['miou']:.3f} → "
-            f"{result.after['miou']:.3f} in {result.seconds:.0f}s on {len(result.train_ids)} samples; "
-            f"{result.decision.explain(result.live_name)}")
-
+    return (f"{result.model} {result.version} {status}, trained {result.seconds:.0f} s on "
+            f"{len(result.train_ids)} samples: {result.decision.explain(result.live_name)}")
 
 
 def start_from(workspace: Workspace, model: str, weights: str | Path) -> str:

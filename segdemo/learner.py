@@ -21,28 +21,21 @@ Fine-tune job runs in the workspace, and gives way to foreground work (:mod:`seg
 from __future__ import annotations
 
 import copy
-import hashlib
 import random
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
-from segdemo.encoder_features import crop_maps, random_box
-from segdemo.evidence import recent_matrix, trained_classes
-from segdemo.features import FeatureCache, SampleFeatures
-from segdemo.finetune import active_job, load_live
-from segdemo.guard import Decision, decide, learning_classes
-from segdemo.inference import Predictor
-from segdemo.metrics import ConfusionMatrix
-from segdemo.models import SegmentationModel, build_model
-from segdemo.priority import wait_for_foreground
+from segdemo.evidence import learning_evidence, trained_classes
+from segdemo.finetune import active_job
+from segdemo.guard import MAX_DRIFT, Decision, decide
+from segdemo.live import load_live
 from segdemo.store import SHIPPED, StoreError, Workspace
-from segdemo.weights import WeightsEntry, WeightsError, save_partial_weights, submodule_state
+from segdemo.top_training import TopTrunk, drift, spread, train_top, trainable_top, trunk_entry
+from segdemo.weights import WeightsError, save_partial_weights, submodule_state
 
 
 @dataclass(frozen=True)
@@ -52,7 +45,8 @@ class LearnerSettings:
     learner trained for another label set, ``new_lr`` for an untrained one (the first update on a new label set);
     ``newest_share`` of the steps train on the newest sample; ``distill`` weights the KL term on up to
     ``unlabelled`` unlabelled images, of which at most ``new_unlabelled_per_run`` get their features computed
-    per update (the rest come in later updates). ``continue_candidate`` starts each update from the previous
+    per update (the rest come in later updates); ``drift_images`` of them (evenly spread) measure the guard's drift
+(a top's prediction of a whole image is the slowest part of judging a decoder). ``continue_candidate`` starts each update from the previous
 update's top, promoted or not (else from the live top), so learning accumulates while the guard decides only
 what is served. ``crop`` (pixels of the model's input, a multiple of 32): each step trains on a random
 square window of that side in the cached features (None: the whole image); a step of a whole decoder then
@@ -71,6 +65,7 @@ other work ran)."""
     distill: float = 1.0
     unlabelled: int = 30
     new_unlabelled_per_run: int = 3
+    drift_images: int = 12
     continue_candidate: bool = False
     crop: int | None = 192
     threads: int = 1
@@ -107,94 +102,9 @@ class LearnResult:
             self.decision.explain(self.live)
 
 
-def trunk_entry(live) -> tuple[WeightsEntry, bool]:
-    """The full weights whose trunk ``live`` (a LiveModel) runs on, and whether they are the shipped ones."""
-    if live.entry is None:
-        raise WeightsError("this model has no trained weights to learn on top of")
-    if live.entry.meta.get("base"):
-        return live.entry.base_entry(), bool(live.entry.meta["base"].get("shipped"))
-    return live.entry, live.source == SHIPPED
-
-
-def _target(mask: np.ndarray, features: SampleFeatures, mirror: bool) -> torch.Tensor:
-    """A corrected mask (H, W) → int64 (1, h, w) at the padded run size (nearest pixel), void (255) in the
-    padding; mirrored left to right when ``mirror``."""
-    (run_h, run_w), (pad_h, pad_w) = features.run_size, features.padded_size
-    rows = np.minimum((np.arange(run_h) * mask.shape[0]) // run_h, mask.shape[0] - 1)
-    cols = np.minimum((np.arange(run_w) * mask.shape[1]) // run_w, mask.shape[1] - 1)
-    target = np.full((pad_h, pad_w), 255, dtype=np.int64)
-    resized = mask[rows][:, cols]
-    target[:run_h, :run_w] = resized[:, ::-1] if mirror else resized
-    return torch.from_numpy(target)[None]
-
-
-def _run_logits(model: SegmentationModel, features: SampleFeatures) -> torch.Tensor:
-    """Logits (1, K, h, w) ``model``'s top makes of view 0 of ``features``, at the run size (padding cut off)."""
-    run_h, run_w = features.run_size
-    return model.top(features.views[0], features.padded_size)[..., :run_h, :run_w]
-
-
-def _random_window(features: SampleFeatures, view: int, crop: int | None,
-                   rng: random.Random) -> tuple[tuple[torch.Tensor, ...], tuple[int, int, int, int]]:
-    """View ``view`` of ``features`` cut to a random stride-aligned square of side ``crop`` (None: the whole
-    padded input), and that box (top, left, height, width) in input pixels."""
-    window = (crop, crop) if crop else features.padded_size
-    box = random_box(features.padded_size, window, rng)
-    return crop_maps(features.views[view], features.padded_size, *box), box
-
-
-def _native_mask(model: SegmentationModel, features: SampleFeatures) -> np.ndarray:
-    """The class mask (H, W) uint8 ``model``'s top makes of view 0 of ``features``, at the image's size."""
-    logits = _run_logits(model, features)
-    if tuple(logits.shape[-2:]) != features.image_size:
-        logits = F.interpolate(logits, size=features.image_size, mode="bilinear", align_corners=False)
-    return logits[0].argmax(0).to(torch.uint8).numpy()
-
-
-class _Trunk:
-    """The feature cache, the training targets and the distillation teacher for one trunk (rebuilt when the
-    trunk changes). ``targets`` maps a sample id to (its ``updated`` time, [target, mirrored target]).
-
-    Models that share a trunk (``SegmentationModel.shared_trunk``: FCN-8s, U-Net and SegNet over the shared
-    Lite0 encoder) and run it with equal weights share one cache, so switching family recomputes nothing."""
-
-    def __init__(self, workspace: Workspace, model: str, entry: WeightsEntry, live_model: SegmentationModel) -> None:
-        predictor = Predictor(live_model, labels=workspace.labels, mean=entry.mean, std=entry.std,
-                              base_size=entry.base_size)
-        self.key = self.key_of(entry)
-        self.cache = FeatureCache(workspace, live_model.shared_trunk or model, predictor, self.key)
-        self.targets: dict[str, tuple[float, list[torch.Tensor]]] = {}
-        self.teacher: SegmentationModel | None = None
-        if entry.labels.same_classes(workspace.labels):
-            self.teacher = build_model(model, weights=entry).eval()
-
-    @staticmethod
-    def key_of(entry: WeightsEntry) -> str:
-        """What identifies a trunk's features: the digest of its weights and the scale images are fed at."""
-        return f"{trunk_digest(entry)}-{entry.base_size}"
-
-
-_TRUNK_DIGESTS: dict[str, str] = {}
-
-
-def trunk_digest(entry: WeightsEntry) -> str:
-    """sha256 of the tensors of ``entry``'s model outside its top (names and bytes): equal for two models whose
-    trunks hold equal weights, whatever their tops. Remembered per weights file digest."""
-    if entry.sha256 not in _TRUNK_DIGESTS:
-        model = build_model(entry.model, weights=entry)
-        top = submodule_state(model, model.top_modules())
-        digest = hashlib.sha256()
-        for name, tensor in sorted(model.state_dict().items()):
-            if name not in top:
-                digest.update(name.encode())
-                digest.update(tensor.detach().contiguous().numpy().tobytes())
-        _TRUNK_DIGESTS[entry.sha256] = digest.hexdigest()
-    return _TRUNK_DIGESTS[entry.sha256]
-
-
 def learn(workspace: Workspace, model: str, settings: LearnerSettings | None = None, *,
-          should_stop: Callable[[], bool] = lambda: False, trunk: _Trunk | None = None,
-          on_trunk: Callable[[_Trunk], None] | None = None, previous: LearnResult | None = None) -> LearnResult:
+          should_stop: Callable[[], bool] = lambda: False, trunk: TopTrunk | None = None,
+          on_trunk: Callable[[TopTrunk], None] | None = None, previous: LearnResult | None = None) -> LearnResult:
     """One update of ``model`` in ``workspace`` (see the module docstring); raise StoreError / WeightsError when
     it cannot run. ``should_stop`` is polled between steps (a newer save: nothing is written); ``previous`` is
     the last update's result (see ``LearnerSettings.continue_candidate``)."""
@@ -208,13 +118,13 @@ def learn(workspace: Workspace, model: str, settings: LearnerSettings | None = N
 
 
 def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_stop: Callable[[], bool],
-           trunk: _Trunk | None, on_trunk: Callable[[_Trunk], None] | None,
+           trunk: TopTrunk | None, on_trunk: Callable[[TopTrunk], None] | None,
            previous: LearnResult | None) -> LearnResult:
     started = time.monotonic()
     live = load_live(workspace, model)
     base, base_shipped = trunk_entry(live)
-    if trunk is None or trunk.key != _Trunk.key_of(base):
-        trunk = _Trunk(workspace, model, base, live.model)
+    if trunk is None or trunk.key != TopTrunk.key_of(base):
+        trunk = TopTrunk(workspace, model, base, live.model)
         if on_trunk is not None:
             on_trunk(trunk)
     live_name = "the shipped weights" if live.source == SHIPPED else live.source
@@ -224,53 +134,32 @@ def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_s
     if not train:
         return LearnResult(model, None, False, live_name, None, 0, 0, time.monotonic() - started, 0.0,
                            "nothing to learn yet: save a corrected sample")
-    features = {s.id: trunk.cache.get(s.id) for s in train}
-    for s in train:
-        if trunk.targets.get(s.id, (None,))[0] != s.updated:
-            mask = workspace.load_masks(s.id)[1]
-            trunk.targets[s.id] = (s.updated, [_target(mask, features[s.id], mirror) for mirror in (False, True)])
-    targets = {s.id: trunk.targets[s.id][1] for s in train}
-    unlabelled = _unlabelled_features(workspace, trunk, settings) if trunk.teacher is not None and settings.distill else []
+    features, targets = trunk.training_data(train)
+    unlabelled = trunk.unlabelled(settings.unlabelled, settings.new_unlabelled_per_run) \
+        if trunk.teacher is not None and settings.distill else []
 
     student = copy.deepcopy(live.model).eval()
     if settings.continue_candidate and previous is not None and previous.top is not None \
             and previous.top["trunk"] == trunk.key and not live.new_head:
         student.load_state_dict(previous.top["state"], strict=False)
-    for parameter in student.parameters():
-        parameter.requires_grad_(False)
-    trained = [p for module in student.top_modules() for p in module.parameters()]
-    for parameter in trained:
-        parameter.requires_grad_(True)
     lr = settings.new_lr if live.new_head else settings.lr if trunk.teacher is not None else settings.new_set_lr
-    optimizer = torch.optim.AdamW(trained, lr=lr, weight_decay=1e-4)
+    optimizer = torch.optim.AdamW(trainable_top(student), lr=lr, weight_decay=1e-4)
     rng = random.Random(settings.seed + len(train))
     torch.manual_seed(settings.seed + len(train))
-    newest, steps, train_started = train[-1].id, 0, time.monotonic()
-    while steps < settings.max_steps and time.monotonic() - train_started < settings.seconds:
-        wait_for_foreground()
-        if should_stop():
-            return LearnResult(model, None, False, live_name, None, len(train), steps, time.monotonic() - started,
-                               time.monotonic() - train_started, "stopped for a newer save")
-        sample_id = newest if rng.random() < settings.newest_share else rng.choice(train).id
-        view = rng.randrange(len(features[sample_id].views))
-        sample = features[sample_id]
-        maps, (top, left, height, width) = _random_window(sample, view, settings.crop, rng)
-        target = targets[sample_id][view][:, top:top + height, left:left + width]
-        loss = F.cross_entropy(student.top(maps, (height, width)), target, ignore_index=255)
-        if unlabelled:
-            maps, (_, _, height, width) = _random_window(rng.choice(unlabelled), 0, settings.crop, rng)
-            with torch.no_grad():
-                teacher = trunk.teacher.top(maps, (height, width)).softmax(1)
-            student_log = student.top(maps, (height, width)).log_softmax(1)
-            loss = loss + settings.distill * F.kl_div(student_log, teacher, reduction="none").sum(1).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        steps += 1
+    newest, ids = train[-1].id, [s.id for s in train]
+    train_started = time.monotonic()
+    steps, stopped = train_top(
+        student, optimizer, choose=lambda: newest if rng.random() < settings.newest_share else rng.choice(ids),
+        features=features, targets=targets, unlabelled=unlabelled, teacher=trunk.teacher, distill=settings.distill,
+        crop=settings.crop, rng=rng, steps=settings.max_steps, deadline=train_started + settings.seconds,
+        should_stop=should_stop)
+    if stopped == "stopped":
+        return LearnResult(model, None, False, live_name, None, len(train), steps, time.monotonic() - started,
+                           time.monotonic() - train_started, "stopped for a newer save")
     train_seconds = time.monotonic() - train_started
     student.eval()
 
-    decision = _judge(workspace, model, live, student, trunk, heldout, unlabelled)
+    decision = _judge(workspace, model, live, student, trunk, heldout, spread(unlabelled, settings.drift_images))
     explanation = decision.explain(live_name)
     with workspace.version_slot(model) as version:
         save_partial_weights(student, student.top_modules(),
@@ -290,43 +179,14 @@ def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_s
                        time.monotonic() - started, train_seconds, top=top)
 
 
-def _unlabelled_features(workspace: Workspace, trunk: _Trunk, settings: LearnerSettings) -> list[SampleFeatures]:
-    """Features of up to ``settings.unlabelled`` unlabelled images, evenly spread over them; at most
-    ``new_unlabelled_per_run`` are computed now, the others come from the cache or wait for a later run."""
-    pool = workspace.list_unlabelled()
-    if not pool:
-        return []
-    step = max(1, len(pool) / settings.unlabelled)
-    chosen = [pool[int(i * step)] for i in range(min(settings.unlabelled, len(pool)))]
-    found, computed = [], 0
-    for meta in chosen:
-        cached = trunk.cache.has(meta.id)
-        if cached or computed < settings.new_unlabelled_per_run:
-            found.append(trunk.cache.get(meta.id, mirrored=False))
-            computed += not cached
-    return found
-
-
 @torch.no_grad()
-def _judge(workspace: Workspace, model: str, live, student: SegmentationModel, trunk: _Trunk,
-           heldout: list[str], unlabelled: list[SampleFeatures]) -> Decision:
-    labels = workspace.labels
-    before = ConfusionMatrix(labels.num_classes, labels.ignore_index)
-    after = ConfusionMatrix(labels.num_classes, labels.ignore_index)
-    for sample_id in heldout:
-        sample = trunk.cache.get(sample_id, mirrored=False)
-        truth = workspace.load_masks(sample_id)[1]
-        before.update(_native_mask(live.model, sample), truth)
-        after.update(_native_mask(student, sample), truth)
-    changed = total = 0
-    for sample in unlabelled:
-        a, b = _run_logits(live.model, sample).argmax(1), _run_logits(student, sample).argmax(1)
-        changed += int((a != b).sum())
-        total += a.numel()
+def _judge(workspace: Workspace, model: str, live, student, trunk: TopTrunk, heldout: list[str],
+           unlabelled: list) -> Decision:
     trained = trained_classes(workspace, model, live.entry, new_head=live.new_head)
-    learning = learning_classes(recent_matrix(workspace), trained)
-    return decide(before.matrix, after.matrix, images=len(heldout), names=labels.names, learning=learning,
-                  drift=changed / total if total else None, untrained_head=live.new_head)
+    return decide(trunk.confusion(live.model, heldout), trunk.confusion(student, heldout), images=len(heldout),
+                  names=workspace.labels.names, learning=learning_evidence(workspace, trained),
+                  drift=drift(live.model, student, unlabelled), untrained_head=live.new_head,
+                  drift_limit=MAX_DRIFT if trained is None else None)
 
 
 @dataclass
@@ -355,7 +215,7 @@ class FastLearner:
         self._idle.set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._trunk: _Trunk | None = None
+        self._trunk: TopTrunk | None = None
 
     def notify(self) -> None:
         """A sample was saved (or masks imported): learn it, stopping an update that does not have it."""
@@ -371,7 +231,7 @@ class FastLearner:
         """Block until no update is pending or running; False on timeout."""
         return self._idle.wait(timeout)
 
-    def _remember_trunk(self, trunk: _Trunk) -> None:
+    def _remember_trunk(self, trunk: TopTrunk) -> None:
         self._trunk = trunk
 
     def run_once(self, should_stop: Callable[[], bool] = lambda: False) -> LearnResult:

@@ -4,8 +4,10 @@ Two strategies: ``"uncertainty"`` (most uncertain first, scored by the live mode
 An image's uncertainty is the model's mean *least confidence*, 1 − top-class probability averaged over its pixels
 (0 = sure everywhere, up to 1 − 1/K): the same per-pixel quantity the editor outlines as doubtful pixels.
 
-Scores are kept per model in ``WORKSPACE/queue/<model>.json`` together with the weights version that made them; a
-promoted fine-tune makes them stale and they are computed again. :class:`Scorer` computes them in a background
+Scores are kept per model in ``WORKSPACE/queue/<model>.json``, each with the weights version that made it. A new live
+version (after a Save or a Fine-tune) makes them stale: they are computed again in the background, and until an
+image's new score arrives the queue ranks it by its latest one, so "most uncertain first" keeps its meaning while the
+model changes save after save. :class:`Scorer` computes them in a background
 thread (cancellable); :func:`uncertainty`, :func:`score_images` and :func:`rank_by_uncertainty` are the pure parts.
 """
 
@@ -80,20 +82,37 @@ def queue_order(ids: Sequence[str], strategy: str, scores: dict[str, float]) -> 
 # -- stored scores ------------------------------------------------------------------------------------------------
 
 
-def load_scores(workspace: Workspace, model: str, version: str) -> dict[str, float]:
-    """Scores of ``model`` at weights ``version`` (empty when there are none or they came from another version)."""
+def _stored(workspace: Workspace, model: str) -> dict[str, tuple[float, str]]:
+    """Every stored score of ``model``: id → (score, version that made it); {} when there are none."""
     try:
         data = json.loads(workspace.path("queue", f"{workspace.check_id(model)}.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError, OSError):
         return {}
-    if data.get("version") != version or not isinstance(data.get("scores"), dict):
+    scores = data.get("scores") if isinstance(data, dict) else None
+    if not isinstance(scores, dict):
         return {}
-    return {str(k): float(v) for k, v in data["scores"].items()}
+    stored = {}
+    for key, value in scores.items():
+        if isinstance(value, list) and len(value) == 2:
+            stored[str(key)] = (float(value[0]), str(value[1]))
+        elif isinstance(value, (int, float)) and "version" in data:  # the older one-version layout
+            stored[str(key)] = (float(value), str(data["version"]))
+    return stored
+
+
+def load_scores(workspace: Workspace, model: str, version: str | None = None) -> dict[str, float]:
+    """Scores of ``model``: those made by weights ``version``; with None the latest score of every image,
+    whatever version made it."""
+    return {k: score for k, (score, made_by) in _stored(workspace, model).items()
+            if version is None or made_by == version}
 
 
 def save_scores(workspace: Workspace, model: str, version: str, scores: dict[str, float]) -> None:
-    atomic_write_text(workspace.path("queue", f"{workspace.check_id(model)}.json"),
-                      json.dumps({"model": model, "version": version, "scores": scores}, indent=0) + "\n")
+    """Store ``scores`` as made by ``version``, over the stored scores of other images."""
+    stored = _stored(workspace, model)
+    stored.update({k: (float(v), version) for k, v in scores.items()})
+    payload = {"model": model, "scores": {k: [score, made_by] for k, (score, made_by) in stored.items()}}
+    atomic_write_text(workspace.path("queue", f"{workspace.check_id(model)}.json"), json.dumps(payload, indent=0) + "\n")
 
 
 @dataclass
@@ -143,8 +162,10 @@ class Scorer:
         state = self.state
         state.status = "running"
         try:
-            scores = load_scores(self.workspace, self.model, self.version)
-            todo = [s.id for s in self.workspace.list_unlabelled() if s.id not in scores]
+            current, known = load_scores(self.workspace, self.model, self.version), load_scores(self.workspace, self.model)
+            pending = [s.id for s in self.workspace.list_unlabelled() if s.id not in current]
+            todo = [i for i in pending if i not in known] + [i for i in pending if i in known]  # unscored first
+            scores: dict[str, float] = {}
             state.total = len(todo)
             for sample_id in todo:
                 wait_for_foreground()

@@ -22,7 +22,8 @@ import numpy as np
 
 from segdemo.data import SegmentationDataset, image_path, mask_path, read_mask, split_ids
 from segdemo.fileio import read_rgb
-from segdemo.finetune import FinetuneJob, FinetuneSettings, load_live, start_from
+from segdemo.finetune import FinetuneJob, FinetuneSettings, start_from
+from segdemo.live import load_live
 from segdemo.inference import Predictor
 from segdemo.labels import dataset_labels
 from segdemo.learner import FastLearner, LearnerSettings

@@ -262,11 +262,11 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def result_rows(before: dict, after: dict | None) -> list[list[str]]:
-    """Rows [what, before, after, change] for held-out mIoU, pixel accuracy and each class's IoU."""
+def result_rows(before: dict, after: dict | None, judged: str = "held-out") -> list[list[str]]:
+    """Rows [what, before, after, change] for mIoU (on ``judged``), pixel accuracy and each class's IoU."""
     after = after or {}
     rows = []
-    for key, label in (("miou", "mIoU (held-out)"), ("pixel_acc", "pixel accuracy")):
+    for key, label in (("miou", f"mIoU ({judged})"), ("pixel_acc", "pixel accuracy")):
         b, a = before.get(key), after.get(key)
         rows.append([label, _fmt(b), _fmt(a), "–" if a is None or b is None else f"{a - b:+.3f}"])
     before_iou, after_iou = before.get("per_class_iou", {}), after.get("per_class_iou", {})

@@ -286,7 +286,7 @@ def test_dataset_list_open_delete_export(seg_app, tmp_path):
 
 def test_versions_and_rollback_change_the_next_segment(seg_app, tmp_path):
     """A promoted version is used by the next Segment and named in its status; rolling back switches again."""
-    from segdemo.finetune import load_live
+    from segdemo.live import load_live
     from segdemo.weights import save_weights
 
     workspace = seg_app.workspace()
@@ -472,12 +472,14 @@ def test_finetune_says_beforehand_what_the_guard_can_decide(seg_app, tmp_path):
     heldout = len(workspace.split_ids("heldout"))
     assert 0 < heldout < MIN_IMAGES
     intro, button = seg_app.readiness(session)
-    assert "too few to decide" in intro and button.interactive and "few held-out images" in button.value
+    assert "too few to decide" in intro and button.interactive and "little evidence" in button.value
+    assert "trains the model's **top**" in intro, "it says what a press will train"
     seeds = iter(range(103, 140))
     while len(workspace.split_ids("heldout")) < MIN_IMAGES:
         save_drawn(seg_app, session, tmp_path, [next(seeds)])
     intro, button = seg_app.readiness(session)
     assert "too few" not in intro and button.interactive and button.value == "Fine-tune"
+    assert "latest save" in intro, "it says the latest saves are evidence too"
 
 
 def test_empty_charts_say_why_and_one_point_is_drawn(seg_app, tmp_path):

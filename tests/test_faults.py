@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from tests.drawing import draw_scene
-from segdemo.finetune import FinetuneJob, FinetuneSettings, load_live
+from segdemo.finetune import FinetuneJob, FinetuneSettings
+from segdemo.live import load_live
 from segdemo.store import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]

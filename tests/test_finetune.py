@@ -7,7 +7,8 @@ import torch
 import pytest
 
 from tests.drawing import draw_scene, shared_dataset
-from segdemo.finetune import FinetuneJob, FinetuneSettings, JobBusy, active_job, blend_weights, describe, load_live
+from segdemo.finetune import FinetuneJob, FinetuneSettings, JobBusy, active_job, blend_weights, describe
+from segdemo.live import load_live
 from segdemo.session import bench_loop
 from segdemo.data import SegmentationDataset
 from segdemo.labels import LabelSet
@@ -16,6 +17,8 @@ from segdemo.train import evaluate
 
 MODEL = "fcn8s_compact"
 FAST = FinetuneSettings(seconds=3, crop=(64, 80), batch_size=2)
+WHOLE = FinetuneSettings(seconds=3, crop=(64, 80), batch_size=2, encoder_after=0)
+"""The whole-network path, which the job takes from ``encoder_after`` training samples on."""
 
 
 def fill(workspace, count, *, start=0):
@@ -53,16 +56,18 @@ def test_budget_grows_with_the_training_samples():
     assert FinetuneSettings(seconds=7).budget(1000) == 7
 
 
-def test_tiny_end_to_end_fine_tune_writes_a_version_and_promotes(workspace):
-    result = FinetuneJob(workspace, MODEL, FAST).run()
+@pytest.mark.parametrize("settings", [FAST, WHOLE], ids=["top", "whole"])
+def test_tiny_end_to_end_fine_tune_writes_a_version_and_promotes(workspace, settings):
+    result = FinetuneJob(workspace, MODEL, settings).run()
     assert result.version == "v1" and result.parent == "shipped"
     assert set(result.train_ids) == set(workspace.split_ids("train"))
     assert set(result.heldout_ids) == set(workspace.split_ids("heldout"))
     entry = workspace.versions(MODEL)[0]
-    assert entry.meta["parent"] == "shipped" and entry.meta["metrics"]["heldout"] == result.after
+    judged = "evidence" if settings is FAST else "heldout"
+    assert entry.meta["parent"] == "shipped" and entry.meta["metrics"][judged] == result.after
     assert entry.meta["train_ids"] == result.train_ids and entry.meta["seconds"] > 0
     guard = entry.meta["guard"]
-    assert guard["images"] == len(result.heldout_ids) and guard["promote"] == result.promoted
+    assert guard["images"] == len(result.heldout_ids) + len(result.recent_ids) and guard["promote"] == result.promoted
     assert guard["explanation"] in describe(result)
     if result.promoted:
         assert workspace.live_version(MODEL) == "v1"
@@ -73,10 +78,13 @@ def test_distillation_and_weight_averaging_run_through_the_job(workspace):
     from dataclasses import replace
 
     start = {k: v.clone() for k, v in load_live(workspace, MODEL).model.state_dict().items()}
-    result = FinetuneJob(workspace, MODEL, replace(FAST, distill=0.5, average=1.0)).run()
+    for seed in (40, 41):
+        workspace.add_unlabelled(draw_scene(seed)[0], source_name=f"u{seed}.png")
+    result = FinetuneJob(workspace, MODEL, replace(WHOLE, distill=0.5, average=1.0)).run()
     assert result.version == "v1"
     entry = workspace.versions(MODEL)[0]
     assert entry.meta["recipe"]["settings"]["distill"] == 0.5
+    assert entry.meta["recipe"]["unlabelled_images"] == 2, "the unlabelled images join the distillation"
     kept = entry.load_state_dict()
     assert all(torch.allclose(kept[k], v) for k, v in start.items() if v.is_floating_point()), \
         "average=1.0 blends all the way back to the starting weights"
@@ -147,7 +155,8 @@ def test_new_label_set_gets_a_new_classifier(tmp_path):
     live = load_live(workspace, MODEL)
     assert live.new_head and live.model.num_classes == 3
     fill(workspace, 5)
-    impatient = FinetuneSettings(seconds=3, crop=(64, 80), batch_size=2, patience=0, steps_between_checks=1)
+    impatient = FinetuneSettings(seconds=3, crop=(64, 80), batch_size=2, patience=0, steps_between_checks=1,
+                                 encoder_after=0)
     result = FinetuneJob(workspace, MODEL, impatient).run()
     assert result.stopped == "time budget", "a new classifier must not stop early on its first held-out checks"
     assert result.promoted and workspace.versions(MODEL)[0].labels == pets

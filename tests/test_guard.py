@@ -65,6 +65,30 @@ def test_classes_found_on_recent_saves_are_not_being_learned():
     assert learning_classes(np.zeros((3, 3)), trained=set()) == []
 
 
+def test_a_class_the_shipped_model_always_finds_poorly_is_not_being_learned():
+    """CamVid's poles: the shipped classifier finds a third of them, on the earlier saves as on the recent."""
+    recent = matrix([[900, 0, 0], [0, 500, 0], [40, 0, 20]])
+    record = matrix([[2000, 0, 0], [0, 900, 0], [70, 0, 30]])
+    assert learning_classes(recent, trained=None, record=record) == []
+    assert learning_classes(recent, trained=None) == [], "no record yet: the shipped classifier knows the class"
+
+
+def test_a_class_clearly_worse_than_its_record_is_being_learned():
+    recent = matrix([[900, 0, 0], [0, 500, 0], [50, 0, 10]])  # finds 1/6 of class 2 now
+    record = matrix([[2000, 0, 0], [0, 900, 0], [30, 0, 70]])  # found 70 % before
+    assert learning_classes(recent, trained=None, record=record) == [2]
+    slightly = matrix([[900, 0, 0], [0, 500, 0], [28, 0, 32]])  # 53 %: within LEARNING_DROP of 70 %
+    assert learning_classes(slightly, trained=None, record=record) == []
+
+
+def test_a_workspace_classifier_learns_a_class_without_a_record_until_it_finds_it():
+    recent = matrix([[500, 20, 0], [0, 300, 0], [30, 250, 150]])  # dogs: 35 % found, no dog in the record
+    record = matrix([[900, 0, 0], [50, 600, 0], [0, 0, 0]])
+    assert learning_classes(recent, trained={0, 1, 2}, record=record) == [2]
+    found = matrix([[500, 20, 0], [0, 300, 0], [30, 50, 350]])
+    assert learning_classes(found, trained={0, 1, 2}, record=record) == []
+
+
 def test_a_one_scene_regression_is_refused():
     """Same classes; the candidate got worse on the held-out images: no class to learn excuses it."""
     live = matrix([[800, 100, 100], [50, 900, 50], [30, 30, 500]])

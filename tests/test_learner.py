@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from tests.drawing import ANIMALS, draw_animal, draw_scene
 from segdemo.features import FeatureCache
-from segdemo.finetune import load_live
+from segdemo.live import load_live
 from segdemo.labels import LabelSet
 from segdemo.learner import FastLearner, LearnerSettings, learn
 from segdemo.metrics import ConfusionMatrix

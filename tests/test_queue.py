@@ -68,9 +68,24 @@ def test_scorer_scores_unlabelled_samples_in_the_background_and_keeps_them_per_v
     scores = load_scores(workspace, "fcn8s_compact", "v7")
     assert queue_order([m.id for m in metas], "uncertainty", scores) == [m.id for m in reversed(metas)]
     assert load_scores(workspace, "fcn8s_compact", "v8") == {}, "a new version's scores start empty"
+    assert load_scores(workspace, "fcn8s_compact") == scores, "... but the queue keeps ranking by the latest ones"
     again = Scorer(workspace, "fcn8s_compact", predictor)
     again.run()
     assert predictor.calls == 4 and again.state.total == 0, "scored images are not scored twice"
+
+
+def test_a_new_version_rescores_in_the_background_over_the_earlier_scores(tmp_path):
+    workspace = Workspace(tmp_path)
+    metas = [workspace.add_unlabelled(draw_scene(seed)[0], source_name=f"{seed}.png") for seed in range(3)]
+    save_scores(workspace, "m", "v1", {metas[0].id: 0.5, metas[1].id: 0.2})
+    save_scores(workspace, "m", "v2", {metas[1].id: 0.9})
+    assert load_scores(workspace, "m") == {metas[0].id: 0.5, metas[1].id: 0.9}
+    assert load_scores(workspace, "m", "v1") == {metas[0].id: 0.5}
+    scorer = Scorer(workspace, "m", DoubtByBrightness())
+    scorer.version = "v2"
+    scorer.run()
+    assert scorer.state.total == 2, "the image v2 scored is not scored again"
+    assert set(load_scores(workspace, "m", "v2")) == {m.id for m in metas}
 
 
 def test_cancelled_scorer_keeps_what_it_scored(tmp_path):

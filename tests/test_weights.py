@@ -154,6 +154,30 @@ def test_the_picker_offers_one_model_per_family_and_no_beaten_one():
     assert all(shipped_weights(n).meta.get("offered_reason") for n in beaten), "a beaten model says why"
 
 
+def test_the_picker_shows_each_workspaces_own_figures(tmp_path):
+    from segdemo.labels import LabelSet
+    from segdemo.store import Workspace
+    from segdemo.web.models import model_catalogue
+
+    streets = model_catalogue(workspace=Workspace(tmp_path / "streets"))
+    assert all("camvid11 val mIoU" in c.label for c in streets)
+    pets = Workspace(tmp_path / "pets", labels=LabelSet(name="pets", names=("background", "cat", "dog"),
+                                                      colors=((0, 0, 0), (200, 100, 0), (0, 100, 200))))
+    labels = [c.label for c in model_catalogue(workspace=pets)]
+    assert all("val mIoU" not in label and "not trained here yet" in label for label in labels)
+    name = labels and model_catalogue(workspace=pets)[0].name
+    (pets.checkpoint_dir(name)).mkdir(parents=True, exist_ok=True)
+    from segdemo.live import load_live
+    from segdemo.weights import save_weights
+
+    live = load_live(pets, name)
+    save_weights(live.model, pets.checkpoint_dir(name) / "v1.safetensors", model_name=name, labels=pets.labels,
+                 input_scale=live.model.input_scale, version="v1",
+                 meta={"parent": "shipped", "guard": {"images": 6, "miou_after": 0.8123, "promote": True}})
+    pets.set_live(name, "v1")
+    assert "here: v1, mIoU 0.812 on 6 images" in model_catalogue(workspace=pets)[0].label
+
+
 @pytest.mark.parametrize("name", [n for n in SHIPPED if "encoder" in shipped_weights(n).meta])
 def test_decoders_carry_the_shared_encoder_they_were_trained_on(name):
     entry, source = shipped_weights(name), shipped_weights(shipped_weights(name).meta["encoder"]["model"])

@@ -130,8 +130,8 @@ class FinetuneHandlers:
         return gr.ScatterPlot(value=frame, visible=True, y_lim=[0, top], x_lim=[0, max(len(frame), 5) + 1]), ""
 
     def readiness(self, session: Session) -> tuple[str, gr.Button]:
-        """(what a fine-tune can and cannot decide with the workspace's samples, the Fine-tune button): the
-        button is off until there is something to train on and something to measure with."""
+        """(what a press will train, on what it will be judged and why, the Fine-tune button): the button is
+        off until there is something to train on and something to measure with."""
         workspace = self.workspace(session)
         train, heldout = len(workspace.split_ids("train")), len(workspace.split_ids("heldout"))
         counts = f"{ui.plural(train, 'train sample')} and {ui.plural(heldout, 'held-out sample')}"
@@ -140,66 +140,144 @@ class FinetuneHandlers:
                     "on the Segment tab (the 3rd save and every third one after it, up to 4, are held out to "
                     "measure the model; then 1 in 5).",
                     gr.Button("Fine-tune (needs more samples)", interactive=False))
-        if heldout < MIN_IMAGES:
-            return (f"With {counts}, a fine-tune trains and reports how the new version does on the held-out "
-                    f"{'image' if heldout == 1 else 'images'}, but that is **too few to decide** a refinement: "
-                    f"under {MIN_IMAGES} held-out images the guard puts a version live by itself only for a clear "
-                    "gain, or when it learns a class the live model keeps getting wrong on your recent saves. "
-                    "Otherwise the new version is kept and you can make it live by hand under Versions.",
-                    gr.Button("Fine-tune (few held-out images)", interactive=True))
-        return (f"With {counts}, the guard scores the live model and the new version on the held-out images "
-                "together (mIoU and the share of pixels wrong) and on how far it moves unlabelled images; the new "
-                "version goes live if it is better without forgetting, or if it learns a class the live model "
-                "keeps getting wrong on your recent saves. (Each Save also teaches the model's top within "
-                "seconds: see the line under Save.)", gr.Button("Fine-tune", interactive=True))
+        settings = self.finetune_settings
+        if train < settings.encoder_after:
+            recent = min(settings.recent, train // 4)
+            what = (f"A press trains the model's **top** (the decoder; FCN-8s: its score head) on the stored features "
+                    f"of your {ui.plural(train, 'training sample')}, longer than a Save does, while the encoder "
+                    f"stays as it is: with fewer than {settings.encoder_after} samples, whole-network versions were "
+                    "worse than the top alone in our measurements (they drift toward the images just corrected). "
+                    "It keeps the live model's predictions on your unlabelled images where no correction speaks. ")
+            judged = f"the {ui.plural(heldout, 'held-out image')}"
+            if recent:
+                judged += (f" and your {ui.plural(recent, 'latest save')}, which it first trains without and "
+                           "is scored on against what the live model predicted when you saved them")
+        else:
+            what = (f"With {train} training samples a press trains the **whole network** (the encoder too), "
+                    "distilled toward the live model on your unlabelled images. ")
+            judged = f"the {ui.plural(heldout, 'held-out image')}"
+        if heldout + (min(settings.recent, train // 4) if train < settings.encoder_after else 0) < MIN_IMAGES:
+            return (f"{what}With {counts} it is judged on {judged}: **too few to decide** a refinement, so the "
+                    "new version goes live by itself only for a clear gain or a class being learned; otherwise "
+                    "you can make it live by hand under Versions.",
+                    gr.Button("Fine-tune (little evidence)", interactive=True))
+        return (f"{what}It is judged on {judged} (mIoU and the share of pixels wrong, pooled) and on how far it "
+                "moves the unlabelled images' predictions; it goes live only if it is better without forgetting, "
+                "or if it learns a class that is new or got clearly worse on your recent saves.",
+                gr.Button("Fine-tune", interactive=True))
 
     def result_view(self, model: str, session: Session) -> tuple[str, list[list[str]] | None]:
-        """(summary markdown, rows) of the last fine-tune of ``model``: this session's job or the newest version."""
+        """(summary markdown, rows) of the last fine-tune of ``model`` (this session's job or the newest Fine-tune
+        version): what the guard decided on, every press's figures, and the live version's own."""
+        workspace = self.workspace(session)
+        history = self._presses(workspace, model)
         job = self.current_job(session)
         if job is not None and job.model == model and job.state.status in ("done", "failed", "cancelled"):
             state = job.state
             if state.status == "failed":
                 return f"⚠ Fine-tune failed: {state.message}", None
             result = state.result
-            return f"**{state.message}**", ui.result_rows(result.before, result.after)
-        versions = self.workspace(session).versions(model) if model else []
-        if versions:
-            entry = versions[-1]
+            judged = "held-out + latest saves" if result.recent_ids else "held-out"
+            return f"**{state.message}**{history}", ui.result_rows(result.before, result.after, judged)
+        jobs = [e for e in workspace.versions(model) if e.meta.get("learner") != "fast"] if model else []
+        if jobs:
+            entry = jobs[-1]
             metrics = entry.meta.get("metrics", {})
-            before, after = metrics.get("heldout_before"), metrics.get("heldout")
+            recent = "evidence" in metrics
+            before = metrics.get("evidence_before" if recent else "heldout_before")
+            after = metrics.get("evidence" if recent else "heldout")
             if before and after:
                 why = (entry.meta.get("guard") or {}).get("explanation")
-                return (f"Last fine-tune: **{model} {entry.version}** (from {entry.meta.get('parent', '?')}), "
-                        f"held-out mIoU {before['miou']:.3f} → {after['miou']:.3f}"
-                        + (f"; {why}" if why else "")), ui.result_rows(before, after)
-        return "No fine-tune result yet.", None
+                return (f"Last fine-tune: **{model} {entry.version}** (from {entry.meta.get('parent', '?')})"
+                        + (f": {why}" if why else "") + history,
+                        ui.result_rows(before, after, "held-out + latest saves" if recent else "held-out"))
+        return "No fine-tune result yet." + history, None
+
+    @staticmethod
+    def _presses(workspace, model: str) -> str:
+        """Markdown: a table of every press (what it trained, on what it was judged, the figures, the verdict)
+        and a line on the live version when the fast learner made it; empty without either."""
+        if not model:
+            return ""
+        entries = workspace.versions(model)
+        lines = []
+        presses = [e for e in entries if e.meta.get("learner") != "fast" and e.meta.get("guard")]
+        if presses:
+            lines += ["", "| press | trained | samples | judged on | mIoU: live → new | pixels wrong: live → new | "
+                      "decision |", "|---|---|---|---|---|---|---|"]
+            for entry in presses:
+                guard = entry.meta["guard"]
+                recent = guard.get("recent", 0)
+                judged = f"{guard['images'] - recent} held-out" + (f" + {recent} latest saves" if recent else "")
+                trained = {"top": "top", "whole": "whole network"}.get(entry.meta.get("job"), "whole network")
+                lines.append(f"| {entry.version} | {trained} | {len(entry.meta.get('train_ids', []))} | {judged} | "
+                             f"{guard['miou_before']:.3f} → {guard['miou_after']:.3f} | "
+                             f"{guard['error_before'] * 100:.1f} → {guard['error_after'] * 100:.1f} % | "
+                             f"{guard['verdict']}{' (went live)' if guard.get('promote') else ''} |")
+        live = next((e for e in entries if e.version == workspace.live_version(model)), None)
+        if live is not None and live.meta.get("learner") == "fast":
+            guard = live.meta.get("guard") or {}
+            figures = (f": held-out mIoU {guard['miou_before']:.3f} → {guard['miou_after']:.3f} on "
+                       f"{ui.plural(guard['images'], 'image')}" if guard.get("images") else "")
+            lines += ["", f"Live now: **{live.version}**, learned after a save from "
+                          f"{len(live.meta.get('train_ids', []))} samples{figures} ({guard.get('verdict', '?')})."]
+        return "\n".join(lines)
 
     def versions_view(self, model: str, session: Session) -> tuple[list[list[str]], gr.Dropdown]:
-        """The version table (shipped + v1, v2, ...; live marked) and the choices for "make live"."""
+        """The version table and the choices for "make live": the shipped weights, every Fine-tune version, and
+        of the versions learned after each Save only the live one (or the newest), the others folded into its
+        row; "make live" also offers the last few of those that went live, to roll back to."""
         if not model:
             return [], gr.Dropdown(choices=[], value=None)
         workspace = self.workspace(session)
         live = workspace.live_version(model)
         shipped = shipped_weights(model)
         rows = []
-        if shipped is not None:
-            val = (shipped.meta.get("metrics") or {}).get("val", {}).get("miou")
-            rows.append([SHIPPED, f"shipped {shipped.version}", "", "–" if val is None else f"{val:.3f} (val)", "",
-                         "● live" if live == SHIPPED else ""])
-        else:
+        if shipped is None:
             rows.append([SHIPPED, "untrained", "", "–", "", "● live" if live == SHIPPED else ""])
-        for entry in workspace.versions(model):
-            metrics = entry.meta.get("metrics", {})
-            before, after = metrics.get("heldout_before", {}), metrics.get("heldout", {})
-            created = entry.meta.get("created")
-            how = "learned after a save" if entry.meta.get("learner") == "fast" else "fine-tuned"
-            rows.append([entry.version, f"{how} from {entry.meta.get('parent', '?')}",
-                         "–" if "miou" not in before else f"{before['miou']:.3f}",
-                         "–" if "miou" not in after else f"{after['miou']:.3f} (held-out)",
-                         datetime.fromtimestamp(created).strftime("%m-%d %H:%M") if created else "",
-                         "● live" if live == entry.version else ""])
+        else:
+            val = (shipped.meta.get("metrics") or {}).get("val", {}).get("miou")
+            own = shipped.labels.same_classes(workspace.labels)
+            figure = "–" if val is None else f"{val:.3f} (val)" if own else f"– (trained for {shipped.labels.name})"
+            rows.append([SHIPPED, f"shipped {shipped.version}", "", figure, "", "● live" if live == SHIPPED else ""])
+        entries = workspace.versions(model)
+        per_save = [e for e in entries if e.meta.get("learner") == "fast"]
+        shown = next((e for e in per_save if e.version == live), per_save[-1] if per_save else None)
+        went_live = [e for e in per_save if (e.meta.get("guard") or {}).get("promote")]
+        for entry in entries:
+            if entry.meta.get("learner") == "fast" and entry is not shown:
+                continue
+            rows.append(self._version_row(entry, live))
+            if entry is shown and len(per_save) > 1:
+                rows[-1][1] += (f" · newest shown of {len(per_save)} versions learned after saves "
+                                f"({len(went_live)} went live)")
         choices = [(f"{r[0]} — {r[1]}{' (live)' if r[5] else ''}", r[0]) for r in rows]
+        listed = {r[0] for r in rows}
+        choices += [(f"{e.version} — learned after a save (went live)", e.version)
+                    for e in went_live[-5:] if e.version not in listed]
         return rows, gr.Dropdown(choices=choices, value=live)
+
+    @staticmethod
+    def _version_row(entry, live: str) -> list[str]:
+        """[version, origin, the replaced version's mIoU, its own mIoU and what it was judged on, created, live]."""
+        guard, metrics = entry.meta.get("guard") or {}, entry.meta.get("metrics") or {}
+        if entry.meta.get("learner") == "fast":
+            how = "learned after a save"
+        else:
+            how = {"top": "fine-tuned (top)", "whole": "fine-tuned (whole network)"}.get(entry.meta.get("job"),
+                                                                                       "fine-tuned")
+        if "miou_before" in guard and guard.get("images"):
+            recent = guard.get("recent", 0)
+            judged = f"{guard['images'] - recent} held-out" + (f" + {recent} latest saves" if recent else "")
+            before, after = f"{guard['miou_before']:.3f}", f"{guard['miou_after']:.3f} ({judged})"
+        else:
+            old, new = metrics.get("heldout_before", {}), metrics.get("heldout", {})
+            before = "–" if "miou" not in old else f"{old['miou']:.3f}"
+            after = "–" if "miou" not in new else f"{new['miou']:.3f} (held-out)"
+        created = entry.meta.get("created")
+        return [entry.version, f"{how} from {entry.meta.get('parent', '?')}", before, after,
+                datetime.fromtimestamp(created).strftime("%m-%d %H:%M") if created else "",
+                "● live" if live == entry.version else ""]
 
     def make_live(self, model: str, version: str | None, session: Session) -> str:
         """Serve ``version`` of ``model`` from now on (promote or roll back) → status markdown."""

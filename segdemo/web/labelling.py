@@ -163,7 +163,7 @@ class LabellingHandlers:
             version = self.predictors.get(workspace, model).version if model else ""
         except (WeightsError, ValueError, StoreError):
             version = ""
-        scores = load_scores(workspace, model, version) if model else {}
+        scores = load_scores(workspace, model) if model else {}
         ids = [s.id for s in workspace.list_unlabelled()]
         return queue_order(ids, strategy if strategy in STRATEGIES else "uncertainty", scores), scores, version
 
@@ -177,8 +177,13 @@ class LabellingHandlers:
             return self.EMPTY_QUEUE
         scorer = self._scorers.get(str(workspace.root))
         scored = sum(i in scores for i in order)
-        text = (f"Queue: **{len(order)} unlabelled** · {STRATEGIES.get(strategy, strategy)} · "
-                f"{scored}/{len(order)} scored by {model} {version}")
+        current = sum(i in order for i in load_scores(workspace, model, version))
+        text = f"Queue: **{len(order)} unlabelled** · {STRATEGIES.get(strategy, strategy)} · "
+        if strategy == "order" or current == len(order):
+            text += f"{scored}/{len(order)} scored by {model} {version}"
+        else:
+            text += (f"{scored}/{len(order)} scored ({current} by the live {version}, the others by earlier "
+                     "versions until they are scored again; unscored ones come last in import order)")
         if scorer is not None and scorer.running:
             text += f" · scoring… {scorer.state.done}/{scorer.state.total}"
         return text

@@ -7,10 +7,10 @@ import threading
 from dataclasses import dataclass
 
 from segdemo.bench import count_model_params
-from segdemo.finetune import load_live
+from segdemo.live import load_live
 from segdemo.inference import Predictor
 from segdemo.models import list_models, shipped_weights
-from segdemo.store import Workspace
+from segdemo.store import SHIPPED, Workspace
 
 MODEL_PREFERENCE = ("fcn8s_lite0", "unet_lite0", "segnet_lite0", "unet_compact", "fcn8s_compact", "segnet_compact")
 """Default model when no shipped weights say otherwise (best val mIoU among shipped compact models wins)."""
@@ -26,7 +26,7 @@ class ModelChoice:
     miou: float | None = None
 
 
-def _model_label(name: str) -> tuple[str, bool, float | None]:
+def _model_label(name: str, workspace: Workspace | None = None) -> tuple[str, bool, float | None]:
     entry = shipped_weights(name)
     meta = entry.meta if entry is not None else {}
     params = meta.get("params")
@@ -40,11 +40,28 @@ def _model_label(name: str) -> tuple[str, bool, float | None]:
         parts.append(f"{ms:.0f} ms")
     metrics = (meta.get("metrics") or {})
     miou = (metrics.get("val") or next(iter(metrics.values()), {}) or {}).get("miou") if metrics else None
+    own = entry is not None and (workspace is None or entry.labels.same_classes(workspace.labels))
     if entry is None:
         parts.append("untrained")
-    elif miou is not None:
-        parts.append(f"val mIoU {miou:.3f}")
-    return " · ".join(parts), entry is not None, miou
+    elif miou is not None and own:
+        parts.append(f"{entry.labels.name} val mIoU {miou:.3f}")
+    if workspace is not None:
+        parts.append(workspace_figure(workspace, name))
+    return " · ".join(p for p in parts if p), entry is not None, miou
+
+
+def workspace_figure(workspace: Workspace, name: str) -> str:
+    """What ``name``'s live version scored in ``workspace`` when the guard let it in ("here: mIoU … on N
+    images"), "" while the shipped weights of the workspace's own classes are live, else "not trained here yet"."""
+    live = workspace.live_version(name)
+    if live == SHIPPED:
+        entry = shipped_weights(name)
+        return "" if entry is not None and entry.labels.same_classes(workspace.labels) else "not trained here yet"
+    version = next((e for e in workspace.versions(name) if e.version == live), None)
+    guard = (version.meta.get("guard") or {}) if version is not None else {}
+    if not guard.get("images"):
+        return f"here: {live}"
+    return f"here: {live}, mIoU {guard['miou_after']:.3f} on {guard['images']} images"
 
 
 def _val_miou(name: str) -> float:
@@ -67,11 +84,13 @@ def offered_models(extra: list[str] | tuple[str, ...] = ()) -> list[str]:
     return names + [name for name in extra if name not in names]
 
 
-def model_catalogue(extra: list[str] | tuple[str, ...] = ()) -> list[ModelChoice]:
-    """Dropdown entries for :func:`offered_models`; untrained ones are marked "untrained"."""
+def model_catalogue(extra: list[str] | tuple[str, ...] = (), workspace: Workspace | None = None) -> list[ModelChoice]:
+    """Dropdown entries for :func:`offered_models`; untrained ones are marked "untrained". With ``workspace`` the
+    shipped figure shows only where the workspace has the weights' classes, and each model's live version in the
+    workspace adds its own (:func:`workspace_figure`)."""
     choices = []
     for name in offered_models(extra):
-        label, trained, miou = _model_label(name)
+        label, trained, miou = _model_label(name, workspace)
         choices.append(ModelChoice(name, label, trained, miou))
     return choices
 

@@ -70,6 +70,12 @@ class SegmentHandlers:
     """Segment, the editor's payload, the Views panel, the panels naming the image and Save (mixed into the app's
     handler class)."""
 
+    def model_dropdown(self, model: str, session: Session) -> gr.Dropdown:
+        """The model dropdown relabelled for the session's workspace, keeping ``model`` chosen."""
+        choices = self.models(session)
+        names = [c.name for c in choices]
+        return gr.Dropdown(choices=[(c.label, c.name) for c in choices], value=model if model in names else names[0])
+
     def segment(self, image: Any, model: str, session: Session | None = None) -> tuple:
         """Image file + model name → (overlay PNG path, legend HTML, status markdown, session).
 

@@ -79,9 +79,9 @@ class AppState:
         workspace = self.workspace(session)
         return [m for m in list_models() if workspace.checkpoint_dir(m).is_dir() and workspace.versions(m)]
 
-    def models(self) -> list[ModelChoice]:
-        """The model dropdown's entries for the start-up workspace."""
-        return model_catalogue(self._versioned_models())
+    def models(self, session: Session | None = None) -> list[ModelChoice]:
+        """The model dropdown's entries for the session's workspace (default: the start-up one), with its figures."""
+        return model_catalogue(self._versioned_models(session), self.workspace(session))
 
     def new_session(self) -> Session:
         return Session(workspace=str(self.workspace().root))

@@ -1,0 +1,75 @@
+"""The model a workspace serves: its promoted version, else the last good one of its lineage, else the shipped
+weights (with a new classifier where the workspace has another label set)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from segdemo.data import BASE_SIZE
+from segdemo.inference import Predictor
+from segdemo.models import SegmentationModel, build_model, shipped_weights
+from segdemo.store import SHIPPED, Workspace
+from segdemo.weights import IMAGENET_MEAN, IMAGENET_STD, WeightsEntry, WeightsError
+
+
+@dataclass
+class LiveModel:
+    """The model a workspace serves: its weights, version label and whether its classifier is untrained.
+
+    ``warning`` is set when the promoted version could not be loaded and an older good one is served instead.
+    """
+
+    model: SegmentationModel
+    entry: WeightsEntry | None
+    version: str
+    new_head: bool
+    source: str = SHIPPED
+    mean: tuple = IMAGENET_MEAN
+    std: tuple = IMAGENET_STD
+    warning: str = ""
+    base_size: int | None = BASE_SIZE
+
+    def predictor(self, workspace: Workspace, name: str) -> Predictor:
+        return Predictor(self.model, labels=workspace.labels, mean=self.mean, std=self.std, name=name,
+                         version=self.version, base_size=self.base_size)
+
+
+def _lineage(workspace: Workspace, name: str) -> list[tuple[str, WeightsEntry | None]]:
+    """(version, entry) from the live version back through its parents to the shipped weights."""
+    by_version = {e.version: e for e in workspace.versions(name)}
+    chain, version = [], workspace.live_version(name)
+    while version != SHIPPED and version in by_version and len(chain) <= len(by_version):
+        chain.append((version, by_version[version]))
+        version = str(by_version[version].meta.get("parent", SHIPPED))
+    return chain + [(SHIPPED, shipped_weights(name))]
+
+
+def load_live(workspace: Workspace, name: str) -> LiveModel:
+    """Build ``name`` with the weights live in ``workspace`` (its promoted version, else the shipped ones).
+
+    A promoted version that fails its sha256 or cannot be read is skipped for its parent (the last good one),
+    with ``warning`` saying so; WeightsError only when nothing in the lineage loads. When the weights have
+    another label set, the classifier is re-initialised (seeded) for the workspace's classes (``new_head``).
+    """
+    num_classes, problems = workspace.labels.num_classes, []
+    for version, entry in _lineage(workspace, name):
+        if entry is None:
+            torch.manual_seed(0)
+            return LiveModel(build_model(name, num_classes=num_classes), None, "untrained", True,
+                             warning="; ".join(problems))
+        torch.manual_seed(0)
+        try:
+            model = build_model(name, num_classes=num_classes, weights=entry)
+        except WeightsError as err:
+            problems.append(f"{version} refused: {err}")
+            continue
+        new_head = not entry.labels.same_classes(workspace.labels)
+        origin = SHIPPED if version == SHIPPED else "workspace"
+        label = f"{origin} {entry.version}" + (" + new head" if new_head else "")
+        if problems:
+            label += f" (live {problems[0].split()[0]} refused: damaged)"
+        return LiveModel(model, entry, label, new_head, version, tuple(entry.mean), tuple(entry.std),
+                         warning="; ".join(problems), base_size=entry.base_size)
+    raise WeightsError(f"no usable weights for {name}: " + "; ".join(problems))

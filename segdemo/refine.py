@@ -1,0 +1,133 @@
+"""The Fine-tune job's top path: train the model's top longer than a Save does, on cached features, and prove it.
+
+With fewer corrected samples than ``FinetuneSettings.encoder_after`` the job trains only the top (each family's
+whole decoder on the shared Lite0 encoder), never the encoder: a few samples move a whole network toward the
+block of images just seen (see README, "The Fine-tune button"). The run
+
+1. starts from the trunk's own top (the shipped one; a new classifier for another label set), not from the live
+   top the fast learner trained, so that it can be checked on samples it has not seen;
+2. trains on the training samples' cached features, windows and mirrors (:mod:`segdemo.top_training`), plus a
+   KL term to the *live* model on the workspace's unlabelled images: what the live model knows about images
+   no correction speaks for (a block of cats must not undo what it learned of dogs) is kept;
+3. in two phases: first without the latest ``recent`` training samples, which it is then scored on against the
+   predictions the live model made of them at save time (test-then-train: both saw only earlier samples), then
+   with all of them. The guard judges on those recent samples pooled with the held-out ones.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from segdemo.evidence import saved_matrix
+from segdemo.metrics import ConfusionMatrix
+from segdemo.models import SegmentationModel, build_model
+from segdemo.store import Workspace
+from segdemo.top_training import TopTrunk, drift, train_top, trainable_top, trunk_entry
+from segdemo.weights import WeightsEntry
+
+
+@dataclass
+class TopRefinement:
+    """What the top path made and the evidence for the guard (confusion matrices (K, K), rows truth).
+
+    ``heldout_before``/``heldout_after``: the live model and the candidate on the held-out samples;
+    ``recent_before``/``recent_after``: the live model's predictions at save time and the first-phase candidate
+    on the ``recent_ids`` training samples; ``drift``: share of unlabelled pixels the candidate changes."""
+
+    model: SegmentationModel
+    base: WeightsEntry
+    base_shipped: bool
+    steps: int
+    stopped: str
+    lr: float
+    recent_ids: list[str]
+    heldout_before: np.ndarray
+    heldout_after: np.ndarray
+    recent_before: np.ndarray
+    recent_after: np.ndarray
+    drift: float | None
+    unlabelled: int
+    losses: list[tuple[int, float]] = field(default_factory=list)
+
+
+def matrix_metrics(matrix: np.ndarray, names: tuple[str, ...], ignore_index: int = 255) -> dict:
+    """A (K, K) confusion matrix → the metrics :func:`segdemo.train.evaluate` gives (miou, pixel_acc,
+    per_class_iou, ...) with ``matrix`` as nested lists."""
+    confusion = ConfusionMatrix(len(names), ignore_index)
+    confusion.matrix = np.asarray(matrix, dtype=np.int64)
+    return {**confusion.compute(names), "matrix": confusion.matrix.tolist()}
+
+
+def refine_top(workspace: Workspace, model_name: str, live, settings, *, should_stop: Callable[[], bool],
+               on_step: Callable[[int, float, float], None], on_message: Callable[[str], None]) -> TopRefinement:
+    """Run the top path for ``model_name`` whose live model is ``live`` (a LiveModel), with ``settings`` (a
+    FinetuneSettings); ``on_step(step, loss, progress)`` reports progress in [0, 1]. ``stopped`` is
+    "cancelled" when ``should_stop`` said so (the evidence is then empty), "time budget" when the budget cut
+    the steps short, else ""."""
+    labels = workspace.labels
+    base, base_shipped = trunk_entry(live)
+    on_message("reading the features of the corrected images")
+    trunk = TopTrunk(workspace, model_name, base, live.model)
+    samples = workspace.list_samples()
+    train = sorted((s for s in samples if s.labelled and s.split == "train"), key=lambda s: (s.updated, s.id))
+    heldout = [s.id for s in samples if s.labelled and s.split == "heldout"]
+    features, targets = trunk.training_data(train)
+    teacher = None if live.new_head else copy.deepcopy(live.model).eval()
+    unlabelled = trunk.unlabelled(settings.unlabelled, settings.unlabelled) if teacher is not None else []
+
+    torch.manual_seed(settings.seed)
+    student = build_model(model_name, num_classes=labels.num_classes, weights=base)
+    same_classes = base.labels.same_classes(labels)
+    if not same_classes:
+        student.reset_classifier(labels.num_classes)
+    student.eval()
+    lr = settings.top_lr if same_classes else settings.top_new_lr
+    optimizer = torch.optim.AdamW(trainable_top(student), lr=lr, weight_decay=1e-4)
+    rng = random.Random(settings.seed)
+
+    ids = [s.id for s in train]
+    recent_count = min(settings.recent, len(ids) // 4)
+    early, recent = ids[:len(ids) - recent_count], ids[len(ids) - recent_count:]
+    total = int(min(settings.top_max_steps, max(settings.top_min_steps, settings.top_steps_per_sample * len(ids))))
+    first = round(total * len(early) / len(ids)) if recent else total
+    started, budget = time.monotonic(), settings.budget(len(ids))
+    losses: list[tuple[int, float]] = []
+
+    def report(offset: int) -> Callable[[int, float], None]:
+        def step(done: int, loss: float) -> None:
+            losses.append((offset + done, round(loss, 4)))
+            on_step(offset + done, loss, (offset + done) / total)
+        return step
+
+    on_message(f"training the top on {len(early)} samples" + (f", then all {len(ids)}" if recent else ""))
+    common = dict(features=features, targets=targets, unlabelled=unlabelled, teacher=teacher,
+                  distill=settings.top_distill, crop=settings.top_crop, rng=rng, should_stop=should_stop)
+    done, stopped = train_top(student, optimizer, choose=lambda: rng.choice(early), steps=first,
+                              deadline=started + budget * first / total, on_step=report(0), **common)
+    recent_before = recent_after = np.zeros((labels.num_classes, labels.num_classes), dtype=np.int64)
+    if stopped != "stopped" and recent:
+        on_message(f"scoring it on the {len(recent)} latest samples it has not seen")
+        student.eval()
+        recent_after = trunk.confusion(student, recent)
+        by_id = {s.id: s for s in train}
+        recent_before = saved_matrix(workspace, [by_id[i] for i in recent])
+        more, stopped_late = train_top(
+            student, optimizer, choose=lambda: rng.choice(recent) if rng.random() < 0.5 else rng.choice(ids),
+            steps=total - first, deadline=started + budget, on_step=report(done), **common)
+        done, stopped = done + more, stopped or stopped_late
+    if stopped == "stopped":
+        empty = np.zeros((labels.num_classes, labels.num_classes), dtype=np.int64)
+        return TopRefinement(student, base, base_shipped, done, "cancelled", lr, recent, empty, empty, empty, empty,
+                             None, len(unlabelled), losses)
+    on_message("measuring the new version on the held-out samples and the unlabelled images")
+    student.eval()
+    return TopRefinement(student, base, base_shipped, done, stopped, lr, recent,
+                         trunk.confusion(live.model, heldout), trunk.confusion(student, heldout),
+                         recent_before, recent_after, drift(live.model, student, unlabelled), len(unlabelled), losses)
