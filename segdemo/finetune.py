@@ -40,7 +40,8 @@ class JobBusy(RuntimeError):
 
 @dataclass(frozen=True)
 class FinetuneSettings:
-    """The Fine-tune button's defaults, chosen with ``python -m benchmarks.loop_protocol`` (see README).
+    """The Fine-tune button's defaults: the top path's with ``python -m benchmarks.job_sweep`` on pets3, the
+    whole-network path's earlier with ``python -m benchmarks.loop_protocol`` (see README).
 
     ``changed_weight`` > 1 weights the pixels the user changed more; ``freeze_bn`` keeps BatchNorm statistics;
     ``backbone_lr_mult`` scales the LR of everything but the classifier; ``l2sp`` pulls weights toward the

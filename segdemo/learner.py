@@ -8,7 +8,8 @@ every image are computed once and kept (:mod:`segdemo.features`) and an update c
 2. trains it for ``seconds`` on the training samples' cached features and their mirrors (a share of the steps
    on the newest sample), plus, when the trunk's own classifier knows the workspace's classes, a KL term to that
    classifier's predictions on the workspace's unlabelled images (it keeps what the shipped model knew where no
-   correction speaks);
+   correction speaks); the steps are :func:`segdemo.top_training.train_top`, shared with the Fine-tune job's top
+   path (:mod:`segdemo.refine`);
 3. scores live and candidate on the held-out samples (pooled) and the unlabelled images (drift), and hands them
    with the test-then-train evidence of the recent saves to the guard (:mod:`segdemo.guard`);
 4. writes the candidate as a new version holding only the top's tensors over the trunk's weights, and makes it

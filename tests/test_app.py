@@ -320,6 +320,38 @@ def test_versions_and_rollback_change_the_next_segment(seg_app, tmp_path):
     assert seg_app.versions_view(MODEL, session)[0][2][1] == "learned after a save from v1"
 
 
+def test_per_save_versions_fold_under_the_live_one_and_each_press_shows_its_figures(seg_app):
+    from segdemo.live import load_live
+    from segdemo.weights import save_weights
+
+    workspace = seg_app.workspace()
+    live = load_live(workspace, MODEL)
+
+    def version(name, **meta):
+        save_weights(live.model, workspace.checkpoint_dir(MODEL) / f"{name}.safetensors", model_name=MODEL,
+                     labels=workspace.labels, input_scale=live.model.input_scale, version=name,
+                     meta={"created": time.time(), **meta})
+
+    def guard(promote, before, after, images, recent=0):
+        return {"promote": promote, "verdict": "better" if promote else "worse", "images": images, "recent": recent,
+                "miou_before": before, "miou_after": after, "error_before": 0.2, "error_after": 0.1}
+
+    for index in range(1, 6):
+        version(f"v{index}", parent="shipped", learner="fast", train_ids=["a"] * index,
+                guard=guard(index % 2 == 1, 0.5, 0.5 + index / 100, 2))
+    version("v6", parent="v5", job="top", train_ids=["a"] * 8, guard=guard(True, 0.55, 0.71, 7, recent=4))
+    version("v7", parent="v6", learner="fast", train_ids=["a"] * 9, guard=guard(True, 0.71, 0.72, 3))
+    workspace.set_live(MODEL, "v7")
+    rows, dropdown = seg_app.versions_view(MODEL, seg_app.new_session())
+    assert [r[0] for r in rows] == ["shipped", "v6", "v7"], "per-save versions fold under the live one"
+    assert rows[1][1] == "fine-tuned (top) from v5" and rows[1][3] == "0.710 (3 held-out + 4 latest saves)"
+    assert "6 versions learned after saves (4 went live)" in rows[2][1] and rows[2][5] == "● live"
+    assert {"v1", "v3", "v5"} <= {value for _, value in dropdown.choices}, "what went live can be rolled back to"
+    summary, _ = seg_app.result_view(MODEL, seg_app.new_session())
+    assert "| v6 | top | 8 | 3 held-out + 4 latest saves | 0.550 → 0.710 | 20.0 → 10.0 % | better (went live) |" in summary
+    assert "Live now: **v7**, learned after a save from 9 samples" in summary
+
+
 def test_finetune_start_busy_cancel(seg_app, tmp_path):
     session = seg_app.new_session()
     progress, timer = seg_app.start_finetune(MODEL, 2, session)

@@ -36,7 +36,8 @@ FINETUNER = textwrap.dedent("""
     import sys
     from segdemo.finetune import FinetuneJob, FinetuneSettings
     from segdemo.store import Workspace
-    job = FinetuneJob(Workspace(sys.argv[1]), "fcn8s_compact", FinetuneSettings(seconds=120, patience=10_000, crop=(64, 80)))
+    job = FinetuneJob(Workspace(sys.argv[1]), "fcn8s_compact", FinetuneSettings(seconds=120, patience=10_000, crop=(64, 80),
+                                                                               top_min_steps=10**6, top_max_steps=10**6))
     job.start()
     while not job.state.losses:
         job.join(0.1)

@@ -102,7 +102,8 @@ def test_rollback_and_promote_any_version(workspace):
 
 
 def test_second_job_is_refused_while_one_runs_and_cancel_stops_it(workspace):
-    job = FinetuneJob(workspace, MODEL, FinetuneSettings(seconds=60, crop=(64, 80))).start()
+    long = FinetuneSettings(seconds=60, crop=(64, 80), top_min_steps=10**6, top_max_steps=10**6)
+    job = FinetuneJob(workspace, MODEL, long).start()
     try:
         with pytest.raises(JobBusy, match="already running"):
             FinetuneJob(workspace, MODEL, FAST).start()
