@@ -247,8 +247,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def settings_from_pairs(cls, pairs: list[str], option: str, **defaults):
-    """``KEY=VALUE`` pairs → an instance of the settings dataclass ``cls`` over ``defaults`` (numbers, None and
-    true/false parsed); CommandError for unknown keys."""
+    """``KEY=VALUE`` pairs → an instance of the settings dataclass ``cls`` over ``defaults`` (numbers, None,
+    true/false and ``A:B:C`` tuples of numbers parsed); CommandError for unknown keys."""
     from dataclasses import fields
 
     known = {f.name for f in fields(cls)}
@@ -258,6 +258,9 @@ def settings_from_pairs(cls, pairs: list[str], option: str, **defaults):
         if key not in known or not text:
             raise CommandError(f"{option} {pair!r}: use KEY=VALUE with KEY one of {', '.join(sorted(known))}")
         lowered = text.lower()
+        if ":" in text:
+            values[key] = tuple(float(part) for part in text.split(":"))
+            continue
         values[key] = lowered == "true" if lowered in ("true", "false") else None if lowered == "none" \
             else float(text) if "." in text or "e" in lowered else int(text)
     return cls(**values)

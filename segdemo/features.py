@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors, save as save_tensors
 
@@ -91,7 +92,7 @@ class FeatureCache:
                 return cached
         features = self._read(sample_id, meta.image_sha256, mirrored)
         if features is None:
-            features = self._compute(self.workspace.load_image(sample_id), mirrored)
+            features = self.compute(self.workspace.load_image(sample_id), mirrored=mirrored)
             self._write(sample_id, meta.image_sha256, features)
         self._remember(sample_id, features)
         return features
@@ -113,9 +114,13 @@ class FeatureCache:
                 total -= dropped.nbytes
 
     @torch.no_grad()
-    def _compute(self, image: np.ndarray, mirrored: bool) -> SampleFeatures:
+    def compute(self, image: np.ndarray, *, mirrored: bool = True, scale: float = 1.0) -> SampleFeatures:
+        """The trunk's features of ``image`` (RGB uint8 (H, W, 3)), with its mirror's when ``mirrored``, at
+        ``scale`` x the size the predictor feeds the model; neither stored nor remembered."""
         model = self.predictor.model
         x = self.predictor.model_input(image)
+        if scale != 1.0:
+            x = F.interpolate(x, scale_factor=scale, mode="bilinear", antialias=scale < 1.0, align_corners=False)
         padded, run_size = model.padded_input(x)
         views = [tuple(f.float().contiguous() for f in model.trunk(padded))]
         if mirrored:

@@ -60,7 +60,9 @@ class FinetuneSettings:
     ``top_steps_per_sample`` steps per training sample (within ``top_min_steps``..``top_max_steps``, cut short
     by the budget) on ``top_crop`` windows, at ``top_lr`` from a top that knows the classes (``top_new_lr`` from
     a new classifier), with ``top_distill`` x KL to the live model on ``unlabelled`` unlabelled images, on
-    ``top_threads`` intra-op threads (the other core stays with the person); its first phase leaves out the
+    ``top_threads`` intra-op threads (the other core stays with the person), each step on the features of a
+    sample at one of ``top_scales`` (x the size the model sees it at; other than 1 computed per press); its
+    first phase leaves out the
     latest ``recent`` training samples (at most a quarter) to be judged on them.
 
     The whole-network path: ``new_head_lr`` and ``new_head_encoder_lr_mult`` replace ``lr`` and ``encoder_lr_mult`` when the classifier
@@ -84,6 +86,7 @@ class FinetuneSettings:
     top_distill: float = 1.0
     unlabelled: int = 30
     top_crop: int | None = 192
+    top_scales: tuple[float, ...] = (1.0,)
     top_threads: int = 1
     recent: int = 5
     seconds_per_sample: float = 5.0

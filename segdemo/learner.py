@@ -35,7 +35,7 @@ from segdemo.finetune import active_job
 from segdemo.guard import MAX_DRIFT, Decision, decide
 from segdemo.live import load_live
 from segdemo.store import SHIPPED, StoreError, Workspace
-from segdemo.top_training import TopTrunk, drift, spread, train_top, trainable_top, trunk_entry
+from segdemo.top_training import TopTrunk, spread, train_top, trainable_top, trunk_entry
 from segdemo.weights import WeightsError, save_partial_weights, submodule_state
 
 
@@ -137,7 +137,7 @@ def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_s
                            "nothing to learn yet: save a corrected sample")
     features, targets = trunk.training_data(train)
     unlabelled = trunk.unlabelled(settings.unlabelled, settings.new_unlabelled_per_run) \
-        if trunk.teacher is not None and settings.distill else []
+        if trunk.teacher is not None and settings.distill else {}
 
     student = copy.deepcopy(live.model).eval()
     if settings.continue_candidate and previous is not None and previous.top is not None \
@@ -160,7 +160,8 @@ def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_s
     train_seconds = time.monotonic() - train_started
     student.eval()
 
-    decision = _judge(workspace, model, live, student, trunk, heldout, spread(unlabelled, settings.drift_images))
+    judged = {i: unlabelled[i] for i in spread(list(unlabelled), settings.drift_images)}
+    decision = _judge(workspace, model, live, student, trunk, heldout, judged)
     explanation = decision.explain(live_name)
     with workspace.version_slot(model) as version:
         save_partial_weights(student, student.top_modules(),
@@ -182,11 +183,13 @@ def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_s
 
 @torch.no_grad()
 def _judge(workspace: Workspace, model: str, live, student, trunk: TopTrunk, heldout: list[str],
-           unlabelled: list) -> Decision:
+           unlabelled: dict) -> Decision:
+    """The guard's decision on ``student``; the live model's predictions are remembered per live version."""
+    memo = f"{live.version}:{live.entry.sha256 if live.entry else ''}"
     trained = trained_classes(workspace, model, live.entry, new_head=live.new_head)
-    return decide(trunk.confusion(live.model, heldout), trunk.confusion(student, heldout), images=len(heldout),
-                  names=workspace.labels.names, learning=learning_evidence(workspace, trained),
-                  drift=drift(live.model, student, unlabelled), untrained_head=live.new_head,
+    return decide(trunk.confusion(live.model, heldout, memo=memo), trunk.confusion(student, heldout),
+                  images=len(heldout), names=workspace.labels.names, learning=learning_evidence(workspace, trained),
+                  drift=trunk.drift(live.model, student, unlabelled, memo=memo), untrained_head=live.new_head,
                   drift_limit=MAX_DRIFT if trained is None else None)
 
 

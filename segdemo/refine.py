@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -29,7 +29,7 @@ from segdemo.evidence import saved_matrix
 from segdemo.metrics import ConfusionMatrix
 from segdemo.models import SegmentationModel, build_model
 from segdemo.store import Workspace
-from segdemo.top_training import TopTrunk, drift, train_top, trainable_top, trunk_entry
+from segdemo.top_training import TopTrunk, train_top, trainable_top, trunk_entry
 from segdemo.weights import WeightsEntry
 
 
@@ -54,7 +54,6 @@ class TopRefinement:
     recent_after: np.ndarray
     drift: float | None
     unlabelled: int
-    losses: list[tuple[int, float]] = field(default_factory=list)
 
 
 def matrix_metrics(matrix: np.ndarray, names: tuple[str, ...], ignore_index: int = 255) -> dict:
@@ -79,8 +78,12 @@ def refine_top(workspace: Workspace, model_name: str, live, settings, *, should_
     train = sorted((s for s in samples if s.labelled and s.split == "train"), key=lambda s: (s.updated, s.id))
     heldout = [s.id for s in samples if s.labelled and s.split == "heldout"]
     features, targets = trunk.training_data(train)
+    if any(scale != 1.0 for scale in settings.top_scales):
+        on_message("computing the corrected images' features at other scales")
+        rescaled, rescaled_targets = trunk.rescaled_data(train, settings.top_scales)
+        features, targets = {**features, **rescaled}, {**targets, **rescaled_targets}
     teacher = None if live.new_head else copy.deepcopy(live.model).eval()
-    unlabelled = trunk.unlabelled(settings.unlabelled, settings.unlabelled) if teacher is not None else []
+    unlabelled = trunk.unlabelled(settings.unlabelled, settings.unlabelled) if teacher is not None else {}
 
     torch.manual_seed(settings.seed)
     student = build_model(model_name, num_classes=labels.num_classes, weights=base)
@@ -98,18 +101,21 @@ def refine_top(workspace: Workspace, model_name: str, live, settings, *, should_
     total = int(min(settings.top_max_steps, max(settings.top_min_steps, settings.top_steps_per_sample * len(ids))))
     first = round(total * len(early) / len(ids)) if recent else total
     started, budget = time.monotonic(), settings.budget(len(ids))
-    losses: list[tuple[int, float]] = []
 
     def report(offset: int) -> Callable[[int, float], None]:
-        def step(done: int, loss: float) -> None:
-            losses.append((offset + done, round(loss, 4)))
-            on_step(offset + done, loss, (offset + done) / total)
-        return step
+        return lambda done, loss: on_step(offset + done, loss, (offset + done) / total)
 
     on_message(f"training the top on {len(early)} samples" + (f", then all {len(ids)}" if recent else ""))
     common = dict(features=features, targets=targets, unlabelled=unlabelled, teacher=teacher,
                   distill=settings.top_distill, crop=settings.top_crop, rng=rng, should_stop=should_stop)
-    done, stopped = train_top(student, optimizer, choose=lambda: rng.choice(early), steps=first,
+
+    def view(sample_id: str) -> str:
+        """``sample_id`` at one of ``settings.top_scales``, drawn at random (a key of ``features``)."""
+        scales = settings.top_scales
+        scale = rng.choice(scales) if len(scales) > 1 else scales[0]
+        return sample_id if scale == 1.0 else f"{sample_id}@{scale:g}"
+
+    done, stopped = train_top(student, optimizer, choose=lambda: view(rng.choice(early)), steps=first,
                               deadline=started + budget * first / total, on_step=report(0), **common)
     recent_before = recent_after = np.zeros((labels.num_classes, labels.num_classes), dtype=np.int64)
     if stopped != "stopped" and recent:
@@ -119,15 +125,15 @@ def refine_top(workspace: Workspace, model_name: str, live, settings, *, should_
         by_id = {s.id: s for s in train}
         recent_before = saved_matrix(workspace, [by_id[i] for i in recent])
         more, stopped_late = train_top(
-            student, optimizer, choose=lambda: rng.choice(recent) if rng.random() < 0.5 else rng.choice(ids),
+            student, optimizer, choose=lambda: view(rng.choice(recent) if rng.random() < 0.5 else rng.choice(ids)),
             steps=total - first, deadline=started + budget, on_step=report(done), **common)
         done, stopped = done + more, stopped or stopped_late
     if stopped == "stopped":
         empty = np.zeros((labels.num_classes, labels.num_classes), dtype=np.int64)
         return TopRefinement(student, base, base_shipped, done, "cancelled", lr, recent, empty, empty, empty, empty,
-                             None, len(unlabelled), losses)
+                             None, len(unlabelled))
     on_message("measuring the new version on the held-out samples and the unlabelled images")
     student.eval()
     return TopRefinement(student, base, base_shipped, done, stopped, lr, recent,
                          trunk.confusion(live.model, heldout), trunk.confusion(student, heldout),
-                         recent_before, recent_after, drift(live.model, student, unlabelled), len(unlabelled), losses)
+                         recent_before, recent_after, trunk.drift(live.model, student, unlabelled), len(unlabelled))

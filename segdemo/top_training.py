@@ -112,6 +112,8 @@ class TopTrunk:
         self.key = self.key_of(entry)
         self.cache = FeatureCache(workspace, live_model.shared_trunk or model, predictor, self.key)
         self.targets: dict[str, tuple[float, list[torch.Tensor]]] = {}
+        self._memo: dict[tuple, object] = {}
+        self._memo_key = ""
         self.teacher: SegmentationModel | None = None
         if entry.labels.same_classes(workspace.labels):
             self.teacher = build_model(model, weights=entry).eval()
@@ -131,38 +133,66 @@ class TopTrunk:
                 self.targets[s.id] = (s.updated, [mask_target(mask, features[s.id], m) for m in (False, True)])
         return features, {s.id: self.targets[s.id][1] for s in samples}
 
-    def unlabelled(self, count: int, new_per_run: int) -> list[SampleFeatures]:
-        """Features of up to ``count`` unlabelled images, evenly spread over them; at most ``new_per_run`` are
-        computed now, the others come from the cache or wait for a later run."""
-        found, computed = [], 0
+    def rescaled_data(self, samples: list, scales: tuple[float, ...]) -> tuple[dict[str, SampleFeatures],
+                                                                              dict[str, list[torch.Tensor]]]:
+        """Like :meth:`training_data` at each of ``scales`` other than 1 (computed now, not cached), keyed
+        ``"<id>@<scale>"``: scale augmentation for a longer run than a Save's update."""
+        features, targets = {}, {}
+        for s in samples:
+            image, mask = self.workspace.load_image(s.id), self.workspace.load_masks(s.id)[1]
+            for scale in scales:
+                if scale != 1.0:
+                    key = f"{s.id}@{scale:g}"
+                    features[key] = self.cache.compute(image, scale=scale)
+                    targets[key] = [mask_target(mask, features[key], m) for m in (False, True)]
+        return features, targets
+
+    def unlabelled(self, count: int, new_per_run: int) -> dict[str, SampleFeatures]:
+        """Features of up to ``count`` unlabelled images (by id), evenly spread over them; at most
+        ``new_per_run`` are computed now, the others come from the cache or wait for a later run."""
+        found, computed = {}, 0
         for meta in spread(self.workspace.list_unlabelled(), count):
             cached = self.cache.has(meta.id)
             if cached or computed < new_per_run:
-                found.append(self.cache.get(meta.id, mirrored=False))
+                found[meta.id] = self.cache.get(meta.id, mirrored=False)
                 computed += not cached
         return found
 
+    def _remembered(self, memo: str, key: tuple, compute: Callable[[], object]):
+        """``compute()``, kept under ``key`` while ``memo`` (what identifies the model, "" for nothing) stays
+        the same: the live model's predictions are computed once per live version, not once per update."""
+        if not memo:
+            return compute()
+        if memo != self._memo_key:
+            self._memo, self._memo_key = {}, memo
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
     @torch.no_grad()
-    def confusion(self, model: SegmentationModel, ids: list[str]) -> np.ndarray:
-        """The (K, K) confusion matrix of ``model``'s top on the samples ``ids`` against their corrected masks."""
+    def confusion(self, model: SegmentationModel, ids: list[str], *, memo: str = "") -> np.ndarray:
+        """The (K, K) confusion matrix of ``model``'s top on the samples ``ids`` against their corrected masks
+        (``memo``: see :meth:`_remembered`)."""
         labels = self.workspace.labels
         matrix = ConfusionMatrix(labels.num_classes, labels.ignore_index)
         for sample_id in ids:
-            matrix.update(native_mask(model, self.cache.get(sample_id, mirrored=False)),
-                          self.workspace.load_masks(sample_id)[1])
+            mask = self._remembered(memo, ("mask", sample_id),
+                                    lambda: native_mask(model, self.cache.get(sample_id, mirrored=False)))
+            matrix.update(mask, self.workspace.load_masks(sample_id)[1])
         return matrix.matrix
 
-
-@torch.no_grad()
-def drift(before: SegmentationModel, after: SegmentationModel, unlabelled: list[SampleFeatures]) -> float | None:
-    """Share in [0, 1] of the unlabelled images' pixels whose class the tops of ``before`` and ``after`` disagree
-    on (None without images)."""
-    changed = total = 0
-    for sample in unlabelled:
-        a, b = run_logits(before, sample).argmax(1), run_logits(after, sample).argmax(1)
-        changed += int((a != b).sum())
-        total += a.numel()
-    return changed / total if total else None
+    @torch.no_grad()
+    def drift(self, before: SegmentationModel, after: SegmentationModel, unlabelled: dict[str, SampleFeatures], *,
+              memo: str = "") -> float | None:
+        """Share in [0, 1] of the ``unlabelled`` images' pixels whose class the tops of ``before`` and ``after``
+        disagree on (None without images; ``memo`` keeps ``before``'s predictions, see :meth:`_remembered`)."""
+        changed = total = 0
+        for sample_id, sample in unlabelled.items():
+            a = self._remembered(memo, ("run", sample_id), lambda: run_logits(before, sample).argmax(1))
+            b = run_logits(after, sample).argmax(1)
+            changed += int((a != b).sum())
+            total += a.numel()
+        return changed / total if total else None
 
 
 def trainable_top(model: SegmentationModel) -> list[torch.nn.Parameter]:
@@ -177,7 +207,7 @@ def trainable_top(model: SegmentationModel) -> list[torch.nn.Parameter]:
 
 def train_top(student: SegmentationModel, optimizer: torch.optim.Optimizer, *, choose: Callable[[], str],
               features: dict[str, SampleFeatures], targets: dict[str, list[torch.Tensor]],
-              unlabelled: list[SampleFeatures], teacher: SegmentationModel | None, distill: float,
+              unlabelled: dict[str, SampleFeatures], teacher: SegmentationModel | None, distill: float,
               crop: int | None, rng: random.Random, steps: int, deadline: float,
               should_stop: Callable[[], bool] = lambda: False,
               on_step: Callable[[int, float], None] | None = None) -> tuple[int, str]:
@@ -198,7 +228,7 @@ def train_top(student: SegmentationModel, optimizer: torch.optim.Optimizer, *, c
         target = targets[sample_id][view][:, top:top + height, left:left + width]
         loss = F.cross_entropy(student.top(maps, (height, width)), target, ignore_index=255)
         if unlabelled and teacher is not None and distill:
-            maps, (_, _, height, width) = random_window(rng.choice(unlabelled), 0, crop, rng)
+            maps, (_, _, height, width) = random_window(unlabelled[rng.choice(list(unlabelled))], 0, crop, rng)
             with torch.no_grad():
                 soft = teacher.top(maps, (height, width)).softmax(1)
             log_student = student.top(maps, (height, width)).log_softmax(1)

@@ -106,7 +106,7 @@ workspace = Workspace(sys.argv[1])
 cache = FeatureCache(workspace, "fcn8s_compact", Predictor.from_weights("fcn8s_compact"), "k" * 64)
 print("ready", flush=True)
 while True:
-    cache._write("scene0", workspace.sample_meta("scene0").image_sha256, cache._compute(workspace.load_image("scene0"), True))
+    cache._write("scene0", workspace.sample_meta("scene0").image_sha256, cache.compute(workspace.load_image("scene0")))
 """
 
 
@@ -126,7 +126,7 @@ def test_the_feature_cache_survives_kill_9(tmp_path):
     cache = FeatureCache(workspace, MODEL, Predictor.from_weights(MODEL), "k" * 64)
     stored = cache._read("scene0", workspace.sample_meta("scene0").image_sha256, True)
     assert stored is not None, "the last complete write is readable"
-    fresh = cache._compute(workspace.load_image("scene0"), True)
+    fresh = cache.compute(workspace.load_image("scene0"))
     for a, b in zip(stored.views[0], fresh.views[0]):
         torch.testing.assert_close(a, b, atol=2e-2, rtol=1e-2)
     for temp in folder.glob(".*.tmp"):  # a write the kill interrupted

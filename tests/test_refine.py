@@ -130,3 +130,23 @@ def test_drift_limits_only_a_classifier_that_came_with_the_workspaces_classes():
     assert shipped_classes.verdict == "forgets"
     own_classes = decide(live, candidate, images=6, names=NAMES, drift=0.3, drift_limit=None)
     assert own_classes.verdict == "better" and own_classes.promote and own_classes.drift == 0.3
+
+
+def test_scale_augmentation_computes_features_at_other_sizes(tmp_path):
+    from segdemo.top_training import TopTrunk, trunk_entry
+
+    workspace = Workspace(tmp_path / "ws")
+    fill(workspace, range(5))
+    live = load_live(workspace, MODEL)
+    trunk = TopTrunk(workspace, MODEL, trunk_entry(live)[0], live.model)
+    train = [s for s in workspace.list_samples() if s.split == "train"]
+    native, _ = trunk.training_data(train)
+    rescaled, targets = trunk.rescaled_data(train, (0.5, 1.0))
+    assert sorted(rescaled) == sorted(f"{s.id}@0.5" for s in train), "scale 1 is the cached features"
+    for s in train:
+        half, full = rescaled[f"{s.id}@0.5"], native[s.id]
+        assert abs(half.run_size[0] - full.run_size[0] / 2) <= 1 and len(half.views) == 2
+        assert tuple(targets[f"{s.id}@0.5"][1].shape[-2:]) == half.padded_size
+    result = FinetuneJob(workspace, MODEL, replace(STEPS, top_scales=(0.5, 1.0))).run()
+    assert workspace.versions(MODEL)[0].meta["recipe"]["settings"]["top_scales"] == [0.5, 1.0]
+    assert result.version == "v1"
