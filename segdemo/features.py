@@ -32,6 +32,7 @@ from safetensors.torch import load as load_tensors, save as save_tensors
 
 from segdemo.fileio import atomic_write_bytes
 from segdemo.inference import Predictor
+from segdemo.priority import pausable
 from segdemo.store import StoreError, Workspace
 
 KEPT_TRUNKS = 2
@@ -116,16 +117,18 @@ class FeatureCache:
     @torch.no_grad()
     def compute(self, image: np.ndarray, *, mirrored: bool = True, scale: float = 1.0) -> SampleFeatures:
         """The trunk's features of ``image`` (RGB uint8 (H, W, 3)), with its mirror's when ``mirrored``, at
-        ``scale`` x the size the predictor feeds the model; neither stored nor remembered."""
+        ``scale`` x the size the predictor feeds the model; neither stored nor remembered. For the background
+        learners only: it gives way to foreground work between layers (:func:`segdemo.priority.pausable`)."""
         model = self.predictor.model
         x = self.predictor.model_input(image)
         if scale != 1.0:
             x = F.interpolate(x, scale_factor=scale, mode="bilinear", antialias=scale < 1.0, align_corners=False)
         padded, run_size = model.padded_input(x)
-        views = [tuple(f.float().contiguous() for f in model.trunk(padded))]
-        if mirrored:
-            mirror, _ = model.padded_input(x.flip(-1))
-            views.append(tuple(f.float().contiguous() for f in model.trunk(mirror)))
+        with pausable(model):
+            views = [tuple(f.float().contiguous() for f in model.trunk(padded))]
+            if mirrored:
+                mirror, _ = model.padded_input(x.flip(-1))
+                views.append(tuple(f.float().contiguous() for f in model.trunk(mirror)))
         return SampleFeatures(tuple(views), tuple(run_size), tuple(padded.shape[-2:]), tuple(image.shape[:2]))
 
     def _path(self, sample_id: str) -> Path:

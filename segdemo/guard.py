@@ -150,7 +150,8 @@ class Decision:
         if self.verdict == "better":
             return f"{evidence}: better, promoted"
         if self.verdict == "too few":
-            return (f"{evidence}: too few held-out images to tell (at least {MIN_IMAGES}) — kept {live} live; "
+            kind = "images" if self.recent else "held-out images"
+            return (f"{evidence}: too few {kind} to tell (at least {MIN_IMAGES}) — kept {live} live; "
                     "promote anyway?")
         if self.verdict == "forgets":
             return f"{evidence}: forgets what {live} knew — kept {live} live; promote anyway?"

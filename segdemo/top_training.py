@@ -24,7 +24,7 @@ from segdemo.features import FeatureCache, SampleFeatures
 from segdemo.inference import Predictor
 from segdemo.metrics import ConfusionMatrix
 from segdemo.models import SegmentationModel, build_model
-from segdemo.priority import wait_for_foreground
+from segdemo.priority import pausable, wait_for_foreground
 from segdemo.store import SHIPPED, Workspace
 from segdemo.weights import WeightsEntry, WeightsError, submodule_state
 
@@ -175,10 +175,11 @@ class TopTrunk:
         (``memo``: see :meth:`_remembered`)."""
         labels = self.workspace.labels
         matrix = ConfusionMatrix(labels.num_classes, labels.ignore_index)
-        for sample_id in ids:
-            mask = self._remembered(memo, ("mask", sample_id),
-                                    lambda: native_mask(model, self.cache.get(sample_id, mirrored=False)))
-            matrix.update(mask, self.workspace.load_masks(sample_id)[1])
+        with pausable(*model.top_modules()):
+            for sample_id in ids:
+                mask = self._remembered(memo, ("mask", sample_id),
+                                        lambda: native_mask(model, self.cache.get(sample_id, mirrored=False)))
+                matrix.update(mask, self.workspace.load_masks(sample_id)[1])
         return matrix.matrix
 
     @torch.no_grad()
@@ -187,11 +188,12 @@ class TopTrunk:
         """Share in [0, 1] of the ``unlabelled`` images' pixels whose class the tops of ``before`` and ``after``
         disagree on (None without images; ``memo`` keeps ``before``'s predictions, see :meth:`_remembered`)."""
         changed = total = 0
-        for sample_id, sample in unlabelled.items():
-            a = self._remembered(memo, ("run", sample_id), lambda: run_logits(before, sample).argmax(1))
-            b = run_logits(after, sample).argmax(1)
-            changed += int((a != b).sum())
-            total += a.numel()
+        with pausable(*before.top_modules(), *after.top_modules()):
+            for sample_id, sample in unlabelled.items():
+                a = self._remembered(memo, ("run", sample_id), lambda: run_logits(before, sample).argmax(1))
+                b = run_logits(after, sample).argmax(1)
+                changed += int((a != b).sum())
+                total += a.numel()
         return changed / total if total else None
 
 
@@ -214,28 +216,30 @@ def train_top(student: SegmentationModel, optimizer: torch.optim.Optimizer, *, c
     """Up to ``steps`` steps of ``student``'s top (until time.monotonic() passes ``deadline``); each on a window
     of the sample ``choose()`` names (one of its views at random), plus ``distill`` x the KL divergence from
     ``teacher``'s class probabilities on a window of a random ``unlabelled`` image. Gives way to foreground
-    work between steps. → (steps done, why it stopped early: "" / "stopped" / "time budget")."""
-    for step in range(steps):
-        wait_for_foreground()
-        if should_stop():
-            return step, "stopped"
-        if time.monotonic() > deadline:
-            return step, "time budget"
-        sample_id = choose()
-        sample = features[sample_id]
-        view = rng.randrange(len(sample.views))
-        maps, (top, left, height, width) = random_window(sample, view, crop, rng)
-        target = targets[sample_id][view][:, top:top + height, left:left + width]
-        loss = F.cross_entropy(student.top(maps, (height, width)), target, ignore_index=255)
-        if unlabelled and teacher is not None and distill:
-            maps, (_, _, height, width) = random_window(unlabelled[rng.choice(list(unlabelled))], 0, crop, rng)
-            with torch.no_grad():
-                soft = teacher.top(maps, (height, width)).softmax(1)
-            log_student = student.top(maps, (height, width)).log_softmax(1)
-            loss = loss + distill * F.kl_div(log_student, soft, reduction="none").sum(1).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if on_step is not None:
-            on_step(step + 1, loss.item())
-    return steps, ""
+    work between steps and between layers (:func:`segdemo.priority.pausable`). → (steps done, why it stopped
+    early: "" / "stopped" / "time budget")."""
+    with pausable(*student.top_modules(), *(teacher.top_modules() if teacher is not None else [])):
+        for step in range(steps):
+            wait_for_foreground()
+            if should_stop():
+                return step, "stopped"
+            if time.monotonic() > deadline:
+                return step, "time budget"
+            sample_id = choose()
+            sample = features[sample_id]
+            view = rng.randrange(len(sample.views))
+            maps, (top, left, height, width) = random_window(sample, view, crop, rng)
+            target = targets[sample_id][view][:, top:top + height, left:left + width]
+            loss = F.cross_entropy(student.top(maps, (height, width)), target, ignore_index=255)
+            if unlabelled and teacher is not None and distill:
+                maps, (_, _, height, width) = random_window(unlabelled[rng.choice(list(unlabelled))], 0, crop, rng)
+                with torch.no_grad():
+                    soft = teacher.top(maps, (height, width)).softmax(1)
+                log_student = student.top(maps, (height, width)).log_softmax(1)
+                loss = loss + distill * F.kl_div(log_student, soft, reduction="none").sum(1).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if on_step is not None:
+                on_step(step + 1, loss.item())
+        return steps, ""
