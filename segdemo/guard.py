@@ -48,8 +48,8 @@ LEARNING_DROP = 0.2
 """... and the live model found a share of its pixels in them lower by more than this than its record: the
 share it found on the earlier saves (test-then-train as well)."""
 LEARNING_MAX_RECALL = 0.5
-"""A classifier trained in the workspace (another label set) has no record on a class yet: until the earlier
-saves show the class, it counts as being learned while the live model finds less than this share of it."""
+"""A class the earlier saves do not show (new to the workspace's corrections) has no record yet: it counts as
+being learned while the live model finds less than this share of it."""
 
 
 def scores(matrix: np.ndarray, classes: list[int] | None = None) -> dict:
@@ -76,11 +76,12 @@ def learning_classes(recent: np.ndarray, trained: set[int] | None, record: np.nd
       shipped weights of the workspace's label set are), or
     - the record shows it (LEARNING_MIN_SHARE of the record's pixels) and the share of it found fell by more than
       LEARNING_DROP, or
-    - the record does not show it, ``trained`` is not None (a classifier the workspace trained), and less than
+    - the record does not show it (the class is new to the workspace's corrections) and less than
       LEARNING_MAX_RECALL of it was found.
 
-    A class the shipped classifier always finds poorly (CamVid's poles and signs) is therefore not "being
-    learned" unless it got clearly worse."""
+    A class the shipped classifier always finds poorly (CamVid's poles and signs) is therefore "being learned"
+    only while the workspace's first corrections show it, not for the rest of the session unless it gets
+    clearly worse."""
     recent = np.asarray(recent, dtype=np.float64)
     total = recent.sum()
     if not total:
@@ -97,7 +98,7 @@ def learning_classes(recent: np.ndarray, trained: set[int] | None, record: np.nd
             return True
         if shown[c]:
             return found[c] < record_found[c] - LEARNING_DROP
-        return trained is not None and found[c] < LEARNING_MAX_RECALL
+        return found[c] < LEARNING_MAX_RECALL
 
     return [c for c in range(len(truth)) if truth[c] / total >= LEARNING_MIN_SHARE and changed(c)]
 
@@ -146,7 +147,7 @@ class Decision:
         if self.verdict == "new classifier":
             return f"promoted: {live} had never been trained for these classes"
         if self.verdict == "learning":
-            return f"{evidence}: promoted, learning {learning} (wrong on your recent saves)"
+            return f"{evidence}: promoted, learning {learning} (new, or found clearly less, on your recent saves)"
         if self.verdict == "better":
             return f"{evidence}: better, promoted"
         if self.verdict == "too few":

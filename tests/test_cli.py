@@ -145,7 +145,7 @@ def test_finetune_and_bench_loop(trained, tiny_dataset, tmp_path):
 
     finetune_text = segdemo("finetune", "--workspace", str(tmp_path / "ws"), "--model", "fcn8s_compact",
                             "--seconds", "2").stdout
-    assert ("NOT promoted" in finetune_text or "promoted (now live)" in finetune_text) and "on 1 image:" in finetune_text
+    assert ("NOT promoted" in finetune_text or "promoted (now live)" in finetune_text) and "on 1 held-out image:" in finetune_text
 
     run = segdemo("bench-loop", "--model", "fcn8s_compact", "--data", str(tiny_dataset),
                   "--split", "train", "--n", "4", "--seconds", "3", "--json")
