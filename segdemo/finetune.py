@@ -62,11 +62,10 @@ class FinetuneSettings:
     a new classifier), with ``top_distill`` x KL to the live model on ``unlabelled`` unlabelled images, on
     ``top_threads`` intra-op threads (the other core stays with the person), each step on the features of a
     sample at one of ``top_scales`` (x the size the model sees it at; other than 1 computed per press); its
-    first phase leaves out the
-    latest ``recent`` training samples (at most a quarter) to be judged on them.
+    first phase leaves out the latest ``recent`` training samples (at most a quarter) to be judged on them.
 
-    The whole-network path: ``new_head_lr`` and ``new_head_encoder_lr_mult`` replace ``lr`` and ``encoder_lr_mult`` when the classifier
-    is new (another label set).
+    The whole-network path: ``new_head_lr`` and ``new_head_encoder_lr_mult`` replace ``lr`` and
+    ``encoder_lr_mult`` when the classifier is new (another label set).
     ``encoder_lr_mult`` scales the LR of a pretrained encoder; ``distill`` weights a KL term to the live
     model's predictions on the training crops and on crops of ``unlabelled`` unlabelled images (which train
     nothing else), so what the live model knows where no correction speaks is kept; ``average`` in
@@ -264,7 +263,11 @@ class FinetuneJob:
         finally:
             torch.set_num_threads(threads)
         seconds = time.monotonic() - started
-        heldout_before = matrix_metrics(refined.heldout_before, labels.names, labels.ignore_index)
+
+        def metrics_of(matrix: np.ndarray) -> dict:
+            return matrix_metrics(matrix, labels.names, labels.ignore_index)
+
+        heldout_before = metrics_of(refined.heldout_before)
         if refined.stopped == "cancelled":
             return FinetuneResult(self.model, live.source, None, False, heldout_before, None, seconds, train_ids,
                                   heldout_ids, "cancelled")
@@ -275,12 +278,9 @@ class FinetuneJob:
                           names=labels.names, learning=learning_evidence(workspace, trained), drift=refined.drift,
                           untrained_head=live.new_head, recent=len(refined.recent_ids),
                           drift_limit=MAX_DRIFT if trained is None else None)
-        before = matrix_metrics(before_matrix, labels.names, labels.ignore_index)
-        after = matrix_metrics(after_matrix, labels.names, labels.ignore_index)
-        metrics = {"heldout_before": heldout_before,
-                   "heldout": matrix_metrics(refined.heldout_after, labels.names, labels.ignore_index),
-                   "recent_before": matrix_metrics(refined.recent_before, labels.names, labels.ignore_index),
-                   "recent": matrix_metrics(refined.recent_after, labels.names, labels.ignore_index),
+        before, after = metrics_of(before_matrix), metrics_of(after_matrix)
+        metrics = {"heldout_before": heldout_before, "heldout": metrics_of(refined.heldout_after),
+                   "recent_before": metrics_of(refined.recent_before), "recent": metrics_of(refined.recent_after),
                    "evidence_before": before, "evidence": after}
         recipe = {"settings": asdict(settings), "path": "top", "lr": refined.lr, "steps": refined.steps,
                   "unlabelled_images": refined.unlabelled, "machine": machine_description()}

@@ -7,10 +7,11 @@ mIoUs is not used: one small spurious blob of a third class drops an image's own
 exactly the step of learning a new class.
 
 Held-out images lag behind what the user works on now, so the guard also takes the classes the live model is
-*learning*: classes in the recent corrections that it was never trained on, or now finds clearly less of than
-it did on the earlier saves (test-then-train: each saved sample was scored by the live model before anything
-trained on it; see :func:`learning_classes`). Such a class cannot block its own learning: the candidate then only has to keep
-the other classes (no IoU loss beyond ``FORGET_TOLERANCE``) and not add more than ``ERROR_TOLERANCE`` of
+*learning*: classes in the recent corrections that it was never trained on, that are new to the workspace's
+corrections and mostly missed, or that it now finds clearly less of than it did on the earlier saves
+(test-then-train: each saved sample was scored by the live model before anything trained on it; see
+:func:`learning_classes`). Such a class cannot block its own learning: the candidate then only has to keep the
+other classes (no IoU loss beyond ``FORGET_TOLERANCE``) and not add more than ``ERROR_TOLERANCE`` of
 pixels to repaint on the held-out images. Forgetting elsewhere is refused through ``drift``: the share of pixels
 whose class the candidate changes on the workspace's unlabelled images, which no correction speaks for.
 """

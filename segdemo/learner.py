@@ -45,17 +45,17 @@ class LearnerSettings:
     classifier came with the workspace's classes (the trunk's own, kept near it), ``new_set_lr`` for one the fast
     learner trained for another label set, ``new_lr`` for an untrained one (the first update on a new label set);
     ``newest_share`` of the steps train on the newest sample; ``distill`` weights the KL term on up to
-    ``unlabelled`` unlabelled images, of which at most ``new_unlabelled_per_run`` get their features computed
-    per update (the rest come in later updates); ``drift_images`` of them (evenly spread) measure the guard's drift
-(a top's prediction of a whole image is the slowest part of judging a decoder). ``continue_candidate`` starts each update from the previous
-update's top, promoted or not (else from the live top), so learning accumulates while the guard decides only
-what is served. ``crop`` (pixels of the model's input, a multiple of 32): each step trains on a random
-square window of that side in the cached features (None: the whole image); a step of a whole decoder then
-costs a fraction of a full image's, so an update takes several times more steps (pets3, 20 corrections: U-Net
-0.668 → 0.716 mIoU, FCN 0.707 → 0.721 with 192 instead of whole images). ``threads``: intra-op threads of the
-update (PyTorch sets them per thread): its operations are small, so one thread wastes no time synchronising and
-leaves the other core to the person (a step of the FCN-8s head took 15 ms on one thread and 67 ms on two while
-other work ran)."""
+    ``unlabelled`` unlabelled images, of which at most ``new_unlabelled_per_run`` get their features computed per
+    update (the rest come in later updates); ``drift_images`` of them (evenly spread) measure the guard's drift (a
+    top's prediction of a whole image is the slowest part of judging a decoder). ``continue_candidate`` starts each
+    update from the previous update's top, promoted or not (else from the live top), so learning accumulates while
+    the guard decides only what is served. ``crop`` (pixels of the model's input, a multiple of 32): each step
+    trains on a random square window of that side in the cached features (None: the whole image); a step of a whole
+    decoder then costs a fraction of a full image's, so an update takes several times more steps (pets3, 20
+    corrections: U-Net 0.668 → 0.716 mIoU, FCN 0.707 → 0.721 with 192 instead of whole images). ``threads``:
+    intra-op threads of the update (PyTorch sets them per thread): its operations are small, so one thread wastes no
+    time synchronising and leaves the other core to the person (a step of the FCN-8s head took 15 ms on one thread
+    and 67 ms on two while other work ran)."""
 
     seconds: float = 3.0
     max_steps: int = 400

@@ -112,7 +112,8 @@ def save_scores(workspace: Workspace, model: str, version: str, scores: dict[str
     stored = _stored(workspace, model)
     stored.update({k: (float(v), version) for k, v in scores.items()})
     payload = {"model": model, "scores": {k: [score, made_by] for k, (score, made_by) in stored.items()}}
-    atomic_write_text(workspace.path("queue", f"{workspace.check_id(model)}.json"), json.dumps(payload, indent=0) + "\n")
+    path = workspace.path("queue", f"{workspace.check_id(model)}.json")
+    atomic_write_text(path, json.dumps(payload, indent=0) + "\n")
 
 
 @dataclass
@@ -162,7 +163,8 @@ class Scorer:
         state = self.state
         state.status = "running"
         try:
-            current, known = load_scores(self.workspace, self.model, self.version), load_scores(self.workspace, self.model)
+            known = load_scores(self.workspace, self.model)
+            current = load_scores(self.workspace, self.model, self.version)
             pending = [s.id for s in self.workspace.list_unlabelled() if s.id not in current]
             todo = [i for i in pending if i not in known] + [i for i in pending if i in known]  # unscored first
             scores: dict[str, float] = {}
