@@ -78,6 +78,9 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
     def grabcut(data):
         return app.grabcut_request(data)
 
+    def fill_in(data):
+        return app.fill_in_request(data)
+
     with SegdemoBlocks(title="segdemo · segment, correct, fine-tune", analytics_enabled=False,
                        delete_cache=(1800, 3600)) as demo:
         session = gr.State(app.new_session())
@@ -108,7 +111,7 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
                     with gr.Column(scale=6, min_width=560, elem_id="editor-column"):
                         editor = gr.HTML("", html_template=ui.PAINTER_TEMPLATE, js_on_load=ui.PAINTER_JS,
                                          elem_id="editor", label="Editor", min_height=160,
-                                         server_functions=[grabcut])
+                                         server_functions=[grabcut, fill_in])
                     with gr.Column(scale=2, min_width=260, elem_id="legend-column"):
                         legend = gr.HTML(ui.legend_html(labels), js_on_load=ui.LEGEND_JS, elem_id="legend",
                                          label="Classes")

@@ -341,6 +341,32 @@ def cmd_bench_session(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_strokes(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from segdemo.clicker import bench_strokes
+    from segdemo.inference import configure_threads
+    from segdemo.strokes import StrokeSettings
+
+    configure_threads()
+    settings = settings_from_pairs(StrokeSettings, args.stroke, "--stroke")
+    with tempfile.TemporaryDirectory(prefix="segdemo-strokes-") as scratch:
+        try:
+            row = bench_strokes(args.model, args.data, args.split, images=args.images, order=args.order,
+                                start=args.start, assist=args.assist == "on", workspace_dir=scratch,
+                                settings=settings, max_clicks=args.max_clicks)
+        except ValueError as err:
+            raise CommandError(str(err)) from err
+    print(f"{row['model']} on {args.data} [{args.split}], {row['images']} images ({row['order']}), fill-in "
+          f"{args.assist}: clicks to 95 % right {row['clicks_mean']} on average (first 5: {row['clicks_first5']}, "
+          f"last 10: {row['clicks_last10']}); {row['reached'] * 100:.0f} % of images reached 95 % within "
+          f"{args.max_clicks} clicks; re-fit median {row['refit_s_median']} s, p95 {row['refit_s_p95']} s; "
+          f"{row['seconds']:.0f}s")
+    if args.json:
+        _print_json(row)
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from segdemo.importer import describe, import_paths
     from segdemo.store import Workspace
@@ -519,6 +545,23 @@ def build_parser() -> argparse.ArgumentParser:
                       help="Fine-tune job settings, e.g. top_distill=0.5 encoder_after=0")
     session.add_argument("--json", action="store_true")
     session.set_defaults(run=cmd_bench_session)
+
+    strokes = commands.add_parser("bench-strokes", help="simulate a person who clicks until each image is 95 %% "
+                                  "right: clicks per image with and without the fill-in from strokes")
+    strokes.add_argument("--model", required=True)
+    strokes.add_argument("--data", required=True)
+    strokes.add_argument("--split", required=True)
+    strokes.add_argument("--images", type=int, default=20, help="images the simulated person works through")
+    strokes.add_argument("--order", choices=("sequential", "spread", "shuffled"), default="spread")
+    strokes.add_argument("--start", type=int, default=0,
+                         help="--order sequential: position of the first id; shuffled: the shuffle's seed")
+    strokes.add_argument("--assist", choices=("on", "off"), default="on",
+                         help="on: the editor fills in from the strokes; off: the live prediction plus the strokes")
+    strokes.add_argument("--max-clicks", type=int, default=30, help="clicks after which the person gives up")
+    strokes.add_argument("--stroke", nargs="*", default=[], metavar="KEY=VALUE",
+                         help="fill-in settings, e.g. steps=30 keep=0.3")
+    strokes.add_argument("--json", action="store_true")
+    strokes.set_defaults(run=cmd_bench_strokes)
 
     importer = commands.add_parser("import", help="add images (files, folders, zips) to a workspace as unlabelled "
                                    "samples; a dataset folder or zip (images/ + masks/, or a VOC tree) with masks")

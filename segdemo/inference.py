@@ -51,17 +51,19 @@ class Predictor:
     Images are resized so their shorter side is ``base_size`` (the scale the model was trained at) before the
     model, and its logits back to the image's size; ``base_size=None`` feeds images as given. The predictor
     runs its own copy of ``model`` with BatchNorm folded into the convolutions (same outputs, faster), so
-    training ``model`` afterwards does not change it.
+    training ``model`` afterwards does not change it. ``new_head``: the classifier learned nothing of
+    ``labels``' classes yet (its predictions are noise).
     """
 
     def __init__(self, model: SegmentationModel, *, labels: LabelSet = CAMVID11,
                  mean=IMAGENET_MEAN, std=IMAGENET_STD, name: str = "", version: str = "",
-                 base_size: int | None = BASE_SIZE) -> None:
+                 base_size: int | None = BASE_SIZE, new_head: bool = False) -> None:
         if model.num_classes != labels.num_classes:
             raise ValueError(f"model has {model.num_classes} classes, label set {labels.name!r} has {labels.num_classes}")
         self.model = fold_batchnorm(model).to(memory_format=torch.channels_last)
         self.labels, self.mean, self.std = labels, tuple(mean), tuple(std)
         self.name, self.version, self.base_size = name, version, base_size
+        self.new_head = new_head
 
     @classmethod
     def from_weights(cls, name: str, weights: str | Path | WeightsEntry = "default") -> "Predictor":

@@ -33,7 +33,7 @@ class LiveModel:
 
     def predictor(self, workspace: Workspace, name: str) -> Predictor:
         return Predictor(self.model, labels=workspace.labels, mean=self.mean, std=self.std, name=name,
-                         version=self.version, base_size=self.base_size)
+                         version=self.version, base_size=self.base_size, new_head=self.new_head)
 
 
 def _lineage(workspace: Workspace, name: str) -> list[tuple[str, WeightsEntry | None]]:

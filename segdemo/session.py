@@ -23,7 +23,7 @@ import numpy as np
 from segdemo.data import SegmentationDataset, image_path, mask_path, read_mask, split_ids
 from segdemo.fileio import read_rgb
 from segdemo.finetune import FinetuneJob, FinetuneSettings, start_from
-from segdemo.live import load_live
+from segdemo.live import LiveModel, load_live
 from segdemo.inference import Predictor
 from segdemo.labels import dataset_labels
 from segdemo.learner import FastLearner, LearnerSettings
@@ -96,8 +96,11 @@ class Person:
             self.workspace.add_unlabelled(read_rgb(image_path(self.data, sample_id)), source_name=sample_id,
                                           sample_id=sample_id)
 
+    def live(self) -> LiveModel:
+        return load_live(self.workspace, self.model)
+
     def predictor(self) -> Predictor:
-        return load_live(self.workspace, self.model).predictor(self.workspace, self.model)
+        return self.live().predictor(self.workspace, self.model)
 
     def correct(self, sample_id: str, image: np.ndarray, truth: np.ndarray, predictor: Predictor,
                 prediction: np.ndarray) -> None:

@@ -4,6 +4,8 @@
     ROOT/images/<id>.png          the image as the user saw it (EXIF orientation applied), RGB
     ROOT/predictions/<id>.png     the model's mask (palette PNG, class indices)
     ROOT/masks/<id>.png           the human-corrected mask (palette PNG, class indices, 255 = void)
+    ROOT/painted/<id>.png         which pixels of the mask the person painted (1) and which the model or its
+                                  fill-in from strokes gave (0); only for masks saved from the editor
     ROOT/meta/<id>.json           state, model, weights version, times, pixels changed, split
     ROOT/splits/{train,heldout,all}.txt
     ROOT/checkpoints/<model>/vN.safetensors + vN.json, ROOT/checkpoints/live.json
@@ -64,6 +66,10 @@ class SampleMeta:
     source_name: str = ""
     state: str = CORRECTED
     image_sha256: str = ""
+    painted_pixels: int = -1
+    """Pixels of the mask the person painted by hand (-1: not recorded, e.g. a mask imported or sent by API)."""
+    filled_pixels: int = -1
+    """Pixels neither painted nor the model's prediction: the fill-in from strokes gave them (-1: not recorded)."""
 
     @property
     def changed_fraction(self) -> float:
@@ -153,8 +159,10 @@ class Workspace:
 
     def save_sample(self, image: np.ndarray, prediction: np.ndarray, corrected: np.ndarray, *, model: str,
                     weights_version: str, source_name: str = "", sample_id: str | None = None,
-                    update_splits: bool = True) -> SampleMeta:
-        """Store an image (RGB uint8 (H, W, 3)), the model's mask and the corrected mask (uint8 (H, W)).
+                    update_splits: bool = True, painted: np.ndarray | None = None) -> SampleMeta:
+        """Store an image (RGB uint8 (H, W, 3)), the model's mask and the corrected mask (uint8 (H, W)), and which
+        of its pixels the person painted (``painted`` bool (H, W), kept in ``painted/``; the others came from the
+        model or its fill-in).
 
         A new or unlabelled sample gets its split now; re-saving a corrected id keeps its split and creation
         time. ``update_splits=False`` (bulk imports) leaves the split files to one :meth:`write_splits` after.
@@ -170,8 +178,10 @@ class Workspace:
             corrected = check_mask(corrected, self.labels)
         except ValueError as err:
             raise StoreError(str(err)) from None
-        for name, mask in (("prediction", prediction), ("corrected mask", corrected)):
-            if mask.shape != (height, width):
+        if painted is not None:
+            painted = np.asarray(painted, bool)
+        for name, mask in (("prediction", prediction), ("corrected mask", corrected), ("painted map", painted)):
+            if mask is not None and mask.shape != (height, width):
                 raise StoreError(f"the {name} is {mask.shape[1]}x{mask.shape[0]} but the image is {width}x{height}")
         if (corrected == self.labels.ignore_index).all():
             raise StoreError("the corrected mask is entirely void: paint at least one class before saving")
@@ -195,11 +205,19 @@ class Workspace:
                               weights_version=weights_version, created=created, updated=now,
                               changed_pixels=int((prediction != corrected).sum()), source_name=str(source_name)[:200],
                               image_sha256=image_digest(image))
+            if painted is not None:
+                meta.painted_pixels = int(painted.sum())
+                meta.filled_pixels = int(((prediction != corrected) & ~painted).sum())
             files = [self.path(folder, f"{sample_id}.png") for folder in ("images", "predictions", "masks")]
             try:
                 atomic_save_image(files[0], Image.fromarray(image))
                 atomic_save_image(files[1], mask_to_palette_image(prediction, self.labels))
                 atomic_save_image(files[2], mask_to_palette_image(corrected, self.labels))
+                painted_file = self.path("painted", f"{sample_id}.png")
+                if painted is not None:
+                    atomic_save_image(painted_file, Image.fromarray(painted.astype(np.uint8)))
+                else:
+                    painted_file.unlink(missing_ok=True)
                 atomic_write_text(self.path("meta", f"{sample_id}.json"), json.dumps(asdict(meta), indent=1) + "\n")
             except OSError as err:
                 if existing is None:  # a new corrected sample: remove what it wrote (an unlabelled one keeps its image)
@@ -306,12 +324,21 @@ class Workspace:
                 masks.append(mask_from_image(mask))
         return masks[0], masks[1], meta
 
+    def load_painted(self, sample_id: str) -> np.ndarray | None:
+        """bool (H, W): the pixels of the sample's mask the person painted by hand; None when not recorded."""
+        path = self.path("painted", f"{self.check_id(sample_id)}.png")
+        try:
+            with Image.open(path) as painted:
+                return np.array(painted) > 0
+        except FileNotFoundError:
+            return None
+
     def delete_sample(self, sample_id: str) -> None:
         with self._locked():
             if self.sample_meta(sample_id) is None:
                 raise StoreError(f"no sample {sample_id!r} in this workspace")
             self.path("meta", f"{sample_id}.json").unlink()
-            for folder in ("images", "predictions", "masks"):
+            for folder in ("images", "predictions", "masks", "painted"):
                 self.path(folder, f"{sample_id}.png").unlink(missing_ok=True)
             self._write_splits()
 

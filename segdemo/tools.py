@@ -55,6 +55,25 @@ def superpixels(image: np.ndarray, *, size: int = SUPERPIXEL_SIZE, iterations: i
     return dense.reshape(labels.shape).astype(np.int32)
 
 
+BRUSH_SIZE = 16
+"""The editor's default brush size in pixels (the painter's size slider starts here)."""
+
+
+def disc(height: int, width: int, x: float, y: float, size: float = BRUSH_SIZE) -> np.ndarray:
+    """bool (H, W): the pixels the editor's brush of diameter ``size`` covers at (x, y) (image coordinates,
+    pixel centres within size / 2), and always the pixel under the pointer (as the painter's stamp does)."""
+    rows, cols = np.ogrid[:height, :width]
+    covered = (cols + 0.5 - x) ** 2 + (rows + 0.5 - y) ** 2 <= (size / 2) ** 2
+    if 0 <= int(x) < width and 0 <= int(y) < height:
+        covered[int(y), int(x)] = True
+    return covered
+
+
+def superpixels_under(segments: np.ndarray, x: float, y: float, size: float = BRUSH_SIZE) -> np.ndarray:
+    """The superpixel ids (int, sorted) the superpixel brush of diameter ``size`` touches with a click at (x, y)."""
+    return np.unique(segments[disc(*segments.shape, x, y, size)])
+
+
 def paint_superpixels(mask: np.ndarray, segments: np.ndarray, touched, value: int) -> np.ndarray:
     """A copy of ``mask`` with every pixel of the superpixels ``touched`` (label ids) set to ``value``."""
     result = np.array(mask, dtype=np.uint8, copy=True)

@@ -69,14 +69,17 @@ def image_data_url(image: np.ndarray) -> str:
 
 def painter_payload(image: np.ndarray, prediction: np.ndarray, corrected: np.ndarray, labels: LabelSet, *,
                     token: str, title: str = "", segments: np.ndarray | None = None,
-                    doubtful: np.ndarray | None = None) -> str:
+                    doubtful: np.ndarray | None = None, fill: bool = False, cold: bool = False) -> str:
     """The JSON the painter loads: the image, the model's mask (eraser target), the mask to edit and, for the
-    smart tools, the superpixels (int (H, W) labels < 65536) and the doubtful pixels' outline (bool (H, W))."""
+    smart tools, the superpixels (int (H, W) labels < 65536) and the doubtful pixels' outline (bool (H, W));
+    ``fill``: each stroke asks the server for a fill-in; ``cold``: the classifier learned nothing yet (the
+    painter says to paint a stroke of each class)."""
     height, width = prediction.shape
     payload = {
         "token": token, "w": int(width), "h": int(height), "title": title,
         "image": image_data_url(image), "pred": list(rle_encode(prediction)), "mask": list(rle_encode(corrected)),
         "names": list(labels.names), "colors": labels.hex_colors(), "void": int(labels.ignore_index),
+        "fill": bool(fill), "cold": bool(cold),
     }
     if segments is not None:
         payload["seg"] = list(rle_encode(segments, "<u2"))
@@ -87,10 +90,12 @@ def painter_payload(image: np.ndarray, prediction: np.ndarray, corrected: np.nda
 
 @dataclass
 class PainterValue:
-    """The painter's answer: which loaded image it edited (``token``) and the edited mask."""
+    """The painter's answer: which loaded image it edited (``token``), the edited mask and which of its pixels the
+    person painted (``painted`` bool (H, W); the others are the model's or its fill-in; None when not sent)."""
 
     token: str
     mask: np.ndarray
+    painted: np.ndarray | None = None
 
 
 def decode_painter_value(value: str | None) -> PainterValue:
@@ -113,13 +118,25 @@ def decode_painter_value(value: str | None) -> PainterValue:
         raise ValueError("the editor's mask is empty")
     if width * height > MAX_IMAGE_PIXELS:
         raise ValueError(f"the edited mask is {width}x{height}: larger than any image segdemo accepts")
-    return PainterValue(token=str(data.get("token", "")), mask=rle_decode(values, lengths, (height, width)))
+    painted = None
+    if data.get("hand") is not None:
+        try:
+            painted = rle_decode(*data["hand"], (height, width)).astype(bool)
+        except (TypeError, ValueError):
+            raise ValueError("the editor's record of painted pixels is damaged; reload the page and try again") \
+                from None
+    return PainterValue(token=str(data.get("token", "")), mask=rle_decode(values, lengths, (height, width)),
+                        painted=painted)
 
 
-def painter_value(mask: np.ndarray, token: str) -> str:
-    """The JSON the painter sends back for ``mask`` (used by tests and API callers; the browser builds it in JS)."""
+def painter_value(mask: np.ndarray, token: str, painted: np.ndarray | None = None) -> str:
+    """The JSON the painter sends back for ``mask`` and, optionally, its hand-painted pixels (bool (H, W)) (used
+    by tests and API callers; the browser builds it in JS)."""
     values, lengths = rle_encode(mask)
-    return json.dumps({"token": token, "w": int(mask.shape[1]), "h": int(mask.shape[0]), "mask": [values, lengths]})
+    value = {"token": token, "w": int(mask.shape[1]), "h": int(mask.shape[0]), "mask": [values, lengths]}
+    if painted is not None:
+        value["hand"] = list(rle_encode(np.asarray(painted, np.uint8)))
+    return json.dumps(value)
 
 
 # -- views -------------------------------------------------------------------------------------------------------

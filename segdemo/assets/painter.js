@@ -2,6 +2,7 @@ const host = element.querySelector('.sdp-host') || element;
 host.innerHTML = `
 <div class="sdp" tabindex="0">
   <div class="sdp-title"></div>
+  <div class="sdp-cold-hint" style="display:none">The model has learned nothing of these classes yet, so it shows no prediction: paint a stroke of each class; the rest fills in.</div>
   <div class="sdp-pick-hint">Pick the class to paint first: click it below, press its key, or use <b>Pick class</b> (I, or Alt+click) on the image to take the class under the pointer.</div>
   <div class="sdp-bar sdp-classes" role="radiogroup" aria-label="Class to paint"></div>
   <div class="sdp-bar sdp-tools">
@@ -9,7 +10,7 @@ host.innerHTML = `
       <button type="button" data-tool="brush" class="active" title="Brush (B): paint the chosen class">Brush</button>
       <button type="button" data-tool="fill" title="Fill (F): give the whole connected region under the click the chosen class">Fill</button>
       <button type="button" data-tool="eraser" title="Eraser (E): back to the model's prediction">Eraser</button>
-      <button type="button" data-tool="superpixel" title="Superpixel brush (S): a stroke paints every superpixel it crosses, whole">Superpixels</button>
+      <button type="button" data-tool="superpixel" title="Superpixel brush (S): a stroke paints every superpixel under the brush, whole">Superpixels</button>
       <button type="button" data-tool="grabcut" title="GrabCut box (G): drag a box around an object; its pixels get the chosen class (Undo rejects it)">GrabCut box</button>
       <button type="button" data-tool="pick" title="Pick class (I, or Alt+click with any tool): take the class under the pointer as the class to paint">Pick class</button>
     </div>
@@ -17,6 +18,7 @@ host.innerHTML = `
       <button type="button" data-act="outlines" class="sdp-outline-btn active" title="Outlines (O): draw each class region's border in white, so that close colours stay apart">Outlines</button>
       <button type="button" data-act="doubt" class="sdp-doubt-btn" title="Doubtful pixels (D): outline the pixels the model was least sure of">Doubtful pixels</button>
     </div>
+    <label class="sdp-fill-label" title="After each stroke the model re-fits on what you painted on this image and fills in every pixel you have not painted (painted pixels never change)"><input type="checkbox" class="sdp-fill" checked> Fill in from my strokes</label>
     <label>Size <input type="range" class="sdp-size" min="1" max="120" value="16"><span class="sdp-size-text">16 px</span></label>
     <label>Opacity <input type="range" class="sdp-opacity" min="0" max="100" value="60"></label>
     <div class="sdp-group" role="group" aria-label="History">
@@ -30,7 +32,7 @@ host.innerHTML = `
       <button type="button" data-act="zoom-1" title="One image pixel per screen pixel">1:1</button>
       <button type="button" data-act="zoom-in" title="Zoom in (+)">+</button>
     </div>
-    <details class="sdp-hint"><summary>Keys</summary>1&ndash;9, 0 pick a class (Shift+1&ndash;0 the 11th to 20th) &middot; I or Alt+click: pick the class under the pointer &middot; B brush, F fill, E eraser (= back to the model's prediction), S superpixels, G GrabCut box, O outlines, D doubtful pixels, N next image &middot; [ ] brush size &middot; Ctrl+Z / Ctrl+Y undo / redo. Void = ignored in training.</details>
+    <details class="sdp-hint"><summary>Keys</summary>1&ndash;9, 0 pick a class (Shift+1&ndash;0 the 11th to 20th) &middot; I or Alt+click: pick the class under the pointer &middot; B brush, F fill, E eraser (= back to the model's prediction), S superpixels (every superpixel under the brush), G GrabCut box, O outlines, D doubtful pixels, N next image &middot; [ ] brush size &middot; Ctrl+Z / Ctrl+Y undo / redo. Void = ignored in training.</details>
   </div>
   <div class="sdp-stage">
     <div class="sdp-empty">Segment an image (or open a saved sample) to correct its mask here.</div>
@@ -43,14 +45,15 @@ const $ = (sel) => host.querySelector(sel);
 const stage = $('.sdp-stage'), wrap = $('.sdp-wrap'), img = $('.sdp-img'), canvas = $('.sdp-canvas');
 const doubtCanvas = $('.sdp-doubt'), boxDiv = $('.sdp-box');
 const cursor = $('.sdp-cursor'), statusLine = $('.sdp-status'), classBar = $('.sdp-classes'), empty = $('.sdp-empty');
-const titleLine = $('.sdp-title'), pickHint = $('.sdp-pick-hint');
+const titleLine = $('.sdp-title'), pickHint = $('.sdp-pick-hint'), coldHint = $('.sdp-cold-hint');
 const NEEDS_CLASS = { brush: true, fill: true, superpixel: true, grabcut: true };
 const ctx = canvas.getContext('2d', { willReadFrequently: false });
 const S = { w: 0, h: 0, n: 0, mask: null, pred: null, names: [], colors: [], voidIndex: 255, lut: new Uint32Array(256),
   cls: -1, tool: 'brush', outlines: true, size: 16, zoom: 1, fit: true, undo: [], redo: [], changed: 0, token: '', title: '',
   imageData: null, pix: null, stamp: null, serial: 0, stroke: null, last: null, drawing: false,
   seg: null, segStart: null, segPix: null, segDone: null, lastSegments: [], doubt: null, showDoubt: false,
-  box: null, busy: false, lastGrabcut: null, message: '' };
+  box: null, busy: false, lastGrabcut: null, message: '',
+  hand: null, fillOn: true, fillable: false, cold: false, fillSerial: 0, fills: 0, filling: false, lastFill: null };
 
 function b64ToBytes(b64) {
   const bin = atob(b64 || ''); const out = new Uint8Array(bin.length);
@@ -135,6 +138,7 @@ function updateStatus() {
   statusLine.textContent = `${S.title ? S.title + ' · ' : ''}${S.w}×${S.h} · ${tool} · class ${className(S.cls)} · ` +
     `size ${S.size} px · ${S.changed.toLocaleString()} px corrected (${pct}%) · zoom ${Math.round(S.zoom * 100)}%` +
     (S.message ? ' · ' + S.message : '');
+  coldHint.style.display = S.cold && S.fillOn && S.fillable && !S.fills ? '' : 'none';
   host.querySelector('[data-act=undo]').disabled = !S.undo.length;
   host.querySelector('[data-act=redo]').disabled = !S.redo.length;
 }
@@ -173,7 +177,7 @@ function load(raw) {
   let data = null;
   try { data = raw ? JSON.parse(raw) : null; } catch (err) { data = null; }
   if (!data || !data.w || !data.image) {
-    S.w = S.h = S.n = 0; S.mask = S.pred = null; S.token = '';
+    S.w = S.h = S.n = 0; S.mask = S.pred = S.hand = null; S.token = ''; S.fillable = S.cold = false;
     wrap.style.display = 'none'; empty.style.display = ''; statusLine.textContent = ''; titleLine.textContent = '';
     pickHint.style.display = 'none';
     return;
@@ -187,7 +191,9 @@ function load(raw) {
   S.stamp = new Uint32Array(S.n); S.serial = 0;
   S.undo = []; S.redo = []; S.stroke = null; S.drawing = false;
   S.changed = 0;
-  for (let i = 0; i < S.n; i++) if (S.mask[i] !== S.pred[i]) S.changed++;
+  S.hand = new Uint8Array(S.n);  // 1: painted by hand (a re-opened mask's corrections count as painted)
+  for (let i = 0; i < S.n; i++) if (S.mask[i] !== S.pred[i]) { S.changed++; S.hand[i] = 1; }
+  S.fillable = !!data.fill; S.cold = !!data.cold; S.fillSerial++; S.fills = 0; S.filling = false; S.lastFill = null;
   if (S.cls !== S.voidIndex && S.cls >= S.names.length) S.cls = -1;
   titleLine.textContent = S.title ? 'Editing ' + S.title : '';
   buildLut(); buildClassBar();
@@ -207,14 +213,14 @@ function load(raw) {
 function beginStroke() {
   S.serial = (S.serial + 1) >>> 0;
   if (S.serial === 0) { S.stamp.fill(0); S.serial = 1; }
-  S.stroke = { idx: [], old: [], x0: S.w, y0: S.h, x1: -1, y1: -1 };
+  S.stroke = { idx: [], old: [], oldHand: [], x0: S.w, y0: S.h, x1: -1, y1: -1 };
 }
-function set(i, v) {
+function set(i, v, hand) {  // hand: 1 painted by the person, 0 the model's (eraser, reset)
   const old = S.mask[i];
-  if (old === v) return;
+  if (old === v && S.hand[i] === hand) return;
   const st = S.stroke;
-  if (S.stamp[i] !== S.serial) { S.stamp[i] = S.serial; st.idx.push(i); st.old.push(old); }
-  S.mask[i] = v;
+  if (S.stamp[i] !== S.serial) { S.stamp[i] = S.serial; st.idx.push(i); st.old.push(old); st.oldHand.push(S.hand[i]); }
+  S.mask[i] = v; S.hand[i] = hand;
   const p = S.pred[i];
   S.changed += (v !== p) - (old !== p);
 }
@@ -230,11 +236,11 @@ function stamp(cx, cy) {  // a disc of diameter S.size centred on (cx, cy) in im
     const dy = y + 0.5 - cy;
     for (let x = x0; x <= x1; x++) {
       const dx = x + 0.5 - cx;
-      if (dx * dx + dy * dy <= r2) { const i = y * w + x; set(i, eraser ? S.pred[i] : v); }
+      if (dx * dx + dy * dy <= r2) { const i = y * w + x; set(i, eraser ? S.pred[i] : v, eraser ? 0 : 1); }
     }
   }
   const px = Math.floor(cx), py = Math.floor(cy);  // the pixel under the pointer, always
-  if (px >= 0 && py >= 0 && px < w && py < h) { const i = py * w + px; set(i, eraser ? S.pred[i] : v); }
+  if (px >= 0 && py >= 0 && px < w && py < h) { const i = py * w + px; set(i, eraser ? S.pred[i] : v, eraser ? 0 : 1); }
   grow(S.stroke, x0, y0, x1, y1);
   paintRect(x0, y0, x1, y1);
 }
@@ -264,7 +270,7 @@ function fill(x, y) {
     while (l > rowStart && S.mask[l - 1] === target) l--;
     while (r < rowStart + w - 1 && S.mask[r + 1] === target) r++;
     for (let k = l; k <= r; k++) {
-      set(k, v);
+      set(k, v, 1);
       if (row > 0 && S.mask[k - w] === target) push(k - w);
       if (row < h - 1 && S.mask[k + w] === target) push(k + w);
     }
@@ -275,32 +281,91 @@ function fill(x, y) {
   paintRect(x0, y0, x1, y1);
   endStroke();
 }
-function endStroke() {
+function endStroke(teach = true) {
   const st = S.stroke; S.stroke = null; S.drawing = false; S.last = null;
   if (!st || !st.idx.length) { updateStatus(); return; }
   const idx = Int32Array.from(st.idx), old = Uint8Array.from(st.old), neu = new Uint8Array(idx.length);
-  for (let k = 0; k < idx.length; k++) neu[k] = S.mask[idx[k]];
-  S.undo.push({ idx, old, neu, x0: st.x0, y0: st.y0, x1: st.x1, y1: st.y1 });
+  const oldHand = Uint8Array.from(st.oldHand), neuHand = new Uint8Array(idx.length);
+  for (let k = 0; k < idx.length; k++) { neu[k] = S.mask[idx[k]]; neuHand[k] = S.hand[idx[k]]; }
+  const entry = { idx, old, neu, oldHand, neuHand, x0: st.x0, y0: st.y0, x1: st.x1, y1: st.y1 };
+  S.undo.push(entry);
   if (S.undo.length > 100) S.undo.shift();
   S.redo = [];
   updateStatus();
+  if (teach) requestFill(entry);
 }
-function applyEdit(e, values) {
-  for (let k = 0; k < e.idx.length; k++) {
-    const i = e.idx[k], old = S.mask[i], v = values[k], p = S.pred[i];
-    S.mask[i] = v; S.changed += (v !== p) - (old !== p);
+function applyEdit(e, values, hands, backwards) {  // undo walks an edit backwards: a pixel may appear twice in it
+  const n = e.idx.length;
+  for (let j = 0; j < n; j++) {
+    const k = backwards ? n - 1 - j : j, i = e.idx[k], old = S.mask[i], v = values[k], p = S.pred[i];
+    S.mask[i] = v; S.hand[i] = hands[k]; S.changed += (v !== p) - (old !== p);
   }
   paintRect(e.x0, e.y0, e.x1, e.y1);
 }
-function undo() { const e = S.undo.pop(); if (e) { applyEdit(e, e.old); S.redo.push(e); } updateStatus(); }
-function redo() { const e = S.redo.pop(); if (e) { applyEdit(e, e.neu); S.undo.push(e); } updateStatus(); }
+function undo() { const e = S.undo.pop(); if (e) { applyEdit(e, e.old, e.oldHand, true); S.redo.push(e); } S.message = ''; updateStatus(); }
+function redo() { const e = S.redo.pop(); if (e) { applyEdit(e, e.neu, e.neuHand, false); S.undo.push(e); } S.message = ''; updateStatus(); }
 function resetAll() {
-  if (!S.n || !S.changed) return;
+  if (!S.n || !(S.changed || S.hand.some((h) => h))) return;
   beginStroke();
-  for (let i = 0; i < S.n; i++) if (S.mask[i] !== S.pred[i]) set(i, S.pred[i]);
+  for (let i = 0; i < S.n; i++) if (S.mask[i] !== S.pred[i] || S.hand[i]) set(i, S.pred[i], 0);
   grow(S.stroke, 0, 0, S.w - 1, S.h - 1);
   paintAll();
-  endStroke();
+  endStroke(false);
+}
+
+// -- fill-in from strokes: the server re-fits on the painted pixels and predicts the others ------------------
+const COLD_HINT = 'paint a stroke of each class; the rest fills in';
+function paintedMap() {  // each hand-painted pixel's class, 255 elsewhere (painted void teaches nothing)
+  const painted = new Uint8Array(S.n).fill(255), classes = new Set();
+  for (let i = 0; i < S.n; i++) if (S.hand[i] && S.mask[i] !== S.voidIndex) { painted[i] = S.mask[i]; classes.add(S.mask[i]); }
+  return { painted, classes: classes.size };
+}
+async function requestFill(entry) {
+  if (!S.fillOn || !S.fillable || !entry || typeof server === 'undefined' || !server.fill_in) return;
+  const { painted, classes } = paintedMap();
+  const need = S.cold && !S.fills ? 2 : 1;
+  if (classes < need) {
+    if (S.cold) { S.message = `${COLD_HINT} (${classes} of 2 classes painted)`; updateStatus(); }
+    return;
+  }
+  const serial = ++S.fillSerial, token = S.token, strokes = S.undo.length;
+  S.filling = true; host.dataset.filling = '1'; S.message = 'filling in…'; updateStatus();
+  let answer = null;
+  try { answer = await server.fill_in({ token, serial, painted: rleEncode(painted) }); } catch (err) { answer = { error: String(err) }; }
+  if (token !== S.token || serial !== S.fillSerial) return;  // a newer stroke or another image: stale
+  S.filling = false; host.dataset.filling = '';
+  if (!answer || answer.error) { S.message = 'fill-in: ' + ((answer && answer.error) || 'no answer'); updateStatus(); return; }
+  if (answer.stale) return;
+  if (answer.waiting) { S.message = answer.waiting; updateStatus(); return; }
+  if (S.stroke || S.undo[S.undo.length - 1] !== entry) return;  // painting again, or the stroke was undone
+  const changed = applyFill(entry, rleDecode(answer.mask, S.n));
+  S.fills++;
+  S.lastFill = { serial, strokes, seconds: answer.seconds, changed };
+  S.message = `filled in from ${strokes} stroke${strokes === 1 ? '' : 's'} in ${answer.seconds.toFixed(1)} s`;
+  host.dataset.filled = String(serial);
+  updateStatus();
+}
+function applyFill(entry, fill) {  // the unpainted pixels take the fill-in; the stroke's undo entry takes it along
+  const idx = [], old = [], neu = [];
+  for (let i = 0; i < S.n; i++) if (!S.hand[i] && S.mask[i] !== fill[i]) { idx.push(i); old.push(S.mask[i]); neu.push(fill[i]); }
+  for (let k = 0; k < idx.length; k++) {
+    const i = idx[k], p = S.pred[i];
+    S.changed += (neu[k] !== p) - (old[k] !== p); S.mask[i] = neu[k];
+  }
+  const join = (a, b) => { const out = new a.constructor(a.length + b.length); out.set(a); out.set(b, a.length); return out; };
+  const zeros = new Uint8Array(idx.length);
+  entry.idx = join(entry.idx, Int32Array.from(idx)); entry.old = join(entry.old, Uint8Array.from(old));
+  entry.neu = join(entry.neu, Uint8Array.from(neu)); entry.oldHand = join(entry.oldHand, zeros);
+  entry.neuHand = join(entry.neuHand, zeros);
+  entry.x0 = 0; entry.y0 = 0; entry.x1 = S.w - 1; entry.y1 = S.h - 1;
+  paintAll();
+  return idx.length;
+}
+function setFill(on) {
+  S.fillOn = !!on; $('.sdp-fill').checked = S.fillOn;
+  S.message = S.fillOn ? '' : 'fill-in off: only what you paint changes';
+  updateStatus();
+  if (S.fillOn && S.undo.length) requestFill(S.undo[S.undo.length - 1]);
 }
 
 // -- smart tools: superpixel brush, GrabCut box (asks the server), doubtful pixels ---------------------------
@@ -323,15 +388,26 @@ function paintSegmentAt(x, y) {
   let x0 = S.w, y0 = S.h, x1 = -1, y1 = -1;
   for (let j = S.segStart[k], e = S.segStart[k + 1]; j < e; j++) {
     const i = S.segPix[j], cx = i % S.w, cy = (i - cx) / S.w;
-    set(i, S.cls);
+    set(i, S.cls, 1);
     if (cx < x0) x0 = cx; if (cx > x1) x1 = cx; if (cy < y0) y0 = cy; if (cy > y1) y1 = cy;
   }
   grow(S.stroke, x0, y0, x1, y1);
   paintRect(x0, y0, x1, y1);
 }
-function superpixelTo(x, y) {  // every superpixel under the pointer's path, sampled each half pixel
-  const a = S.last || { x, y }, n = Math.max(1, Math.ceil(2 * Math.hypot(x - a.x, y - a.y)));
-  for (let k = 1; k <= n; k++) paintSegmentAt(a.x + (x - a.x) * k / n, a.y + (y - a.y) * k / n);
+function segmentsUnder(cx, cy) {  // every superpixel under the brush disc (as the brush's stamp covers it)
+  const r = S.size / 2, r2 = r * r;
+  const x0 = Math.max(0, Math.floor(cx - r)), x1 = Math.min(S.w - 1, Math.ceil(cx + r));
+  const y0 = Math.max(0, Math.floor(cy - r)), y1 = Math.min(S.h - 1, Math.ceil(cy + r));
+  for (let y = y0; y <= y1; y++) {
+    const dy = y + 0.5 - cy;
+    for (let x = x0; x <= x1; x++) { const dx = x + 0.5 - cx; if (dx * dx + dy * dy <= r2) paintSegmentAt(x, y); }
+  }
+  paintSegmentAt(cx, cy);
+}
+function superpixelTo(x, y) {  // every superpixel under the brush along the pointer's path
+  const a = S.last || { x, y }, dist = Math.hypot(x - a.x, y - a.y);
+  const n = Math.max(1, Math.ceil(dist / Math.max(0.5, S.size / 4)));
+  for (let k = 1; k <= n; k++) segmentsUnder(a.x + (x - a.x) * k / n, a.y + (y - a.y) * k / n);
   S.last = { x, y };
 }
 function beginSuperpixelStroke(p) {
@@ -363,7 +439,7 @@ async function runGrabcut(a, b) {
   const region = rleDecode(answer.mask, S.n);
   beginStroke();
   let count = 0;
-  for (let i = 0; i < S.n; i++) if (region[i]) { set(i, cls); count++; }
+  for (let i = 0; i < S.n; i++) if (region[i]) { set(i, cls, 1); count++; }
   grow(S.stroke, box[0], box[1], box[2] - 1, box[3] - 1);
   paintRect(box[0], box[1], box[2] - 1, box[3] - 1);
   S.lastGrabcut = { box, cls, pixels: count, ms: answer.ms };
@@ -456,6 +532,7 @@ function setSize(v) {
 }
 classBar.addEventListener('click', (ev) => { const b = ev.target.closest('.sdp-cls'); if (b) pickClass(b.dataset.cls); });
 host.querySelectorAll('[data-tool]').forEach((b) => b.addEventListener('click', () => { S.tool = b.dataset.tool; markActive(); }));
+$('.sdp-fill').addEventListener('change', (ev) => setFill(ev.target.checked));
 $('.sdp-size').addEventListener('input', (ev) => setSize(Number(ev.target.value)));
 $('.sdp-opacity').addEventListener('input', (ev) => { canvas.style.opacity = Number(ev.target.value) / 100; });
 canvas.style.opacity = 0.6;
@@ -508,11 +585,16 @@ document.addEventListener('keydown', (ev) => {
 // -- the public face: legend clicks, the Save button's hook, tests ------------------------------------------
 window.segdemoPainter = {
   pickClass, setTool: (t) => { S.tool = t; markActive(); }, setSize, undo, redo, toggleDoubt, toggleOutlines,
-  value: () => (S.n ? JSON.stringify({ token: S.token, w: S.w, h: S.h, changed: S.changed, mask: rleEncode(S.mask) }) : ''),
+  setFill,
+  value: () => (S.n ? JSON.stringify({ token: S.token, w: S.w, h: S.h, changed: S.changed, mask: rleEncode(S.mask),
+                                      hand: rleEncode(S.hand) }) : ''),
   state: () => ({ w: S.w, h: S.h, cls: S.cls, tool: S.tool, outlines: S.outlines, title: S.title,
                   message: S.message, size: S.size, zoom: S.zoom, changed: S.changed,
                   undo: S.undo.length, redo: S.redo.length, token: S.token, busy: S.busy, doubt: S.showDoubt,
-                  superpixels: !!S.seg, lastSegments: S.lastSegments.slice(), lastGrabcut: S.lastGrabcut }),
+                  superpixels: !!S.seg, lastSegments: S.lastSegments.slice(), lastGrabcut: S.lastGrabcut,
+                  fillOn: S.fillOn, fillable: S.fillable, cold: S.cold, fills: S.fills, filling: S.filling,
+                  lastFill: S.lastFill,
+                  painted: S.hand ? S.hand.reduce((a, h) => a + h, 0) : 0 }),
 };
 load(props.value);
 watch('value', () => load(props.value));

@@ -1,6 +1,7 @@
 """The app's handler object: every tab's handler mixin over the shared :class:`segdemo.web.state.AppState`.
 
 Where each tab's handlers live: ``segment.py`` (Segment & correct: segment, editor payload, views, save),
+``strokes.py`` (the editor's fill-in from strokes),
 ``learning.py`` (the fast learner after each save), ``labelling.py`` (import, the queue, the smart tools,
 export), ``dataset.py`` (the saved-samples gallery),
 ``finetune_tab.py`` (the job, results, versions) and ``workspaces.py`` (label sets and workspaces).
@@ -17,13 +18,14 @@ from segdemo.web.labelling import LabellingHandlers
 from segdemo.web.learning import LearningHandlers
 from segdemo.web.segment import SegmentHandlers
 from segdemo.web.state import AppState
+from segdemo.web.strokes import StrokeHandlers
 from segdemo.web.workspaces import WorkspaceHandlers
 
 DEFAULT_WORKSPACE = "workspace"
 
 
-class SegdemoApp(SegmentHandlers, LearningHandlers, LabellingHandlers, DatasetHandlers, FinetuneHandlers,
-                 WorkspaceHandlers, AppState):
+class SegdemoApp(SegmentHandlers, StrokeHandlers, LearningHandlers, LabellingHandlers, DatasetHandlers,
+                 FinetuneHandlers, WorkspaceHandlers, AppState):
     """Handlers for one workspace. Each takes plain values and a Session and returns what the UI shows.
 
     Opens (or creates) ``workspace_dir`` at once, so a bad path fails at start-up; raises StoreError then.
@@ -36,6 +38,7 @@ class SegdemoApp(SegmentHandlers, LearningHandlers, LabellingHandlers, DatasetHa
         AppState.__init__(self, workspace_dir)
         self.learn_after_save = learn_after_save
         self._init_labelling()
+        self._init_strokes()
         self._init_dataset()
         self._init_finetune(finetune_seconds, finetune_settings)
         self.workspace()

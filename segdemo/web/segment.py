@@ -6,7 +6,8 @@ One image is current at a time: the one in the editor. Every handler that opens 
 Open in editor) names it the same way (:attr:`Session.image_name`) in the Image box, the statuses and the editor.
 
 A mixin of the app's handler class: it uses ``self.workspace(session)``, ``self.predictors``, ``self._view`` and
-``self._legend`` from :class:`segdemo.web.state.AppState` and ``self.smart_payload`` from the labelling handlers.
+``self._legend`` from :class:`segdemo.web.state.AppState`, ``self.smart_payload`` from the labelling handlers and
+``self.open_for_strokes`` from the stroke handlers.
 Each handler takes plain values and a Session and returns what the UI shows.
 """
 
@@ -115,7 +116,8 @@ class SegmentHandlers:
         if predictor.version == "untrained":
             note = " · ⚠ no trained weights for this model yet: expect noise until it is fine-tuned"
         elif predictor.version.endswith("new head"):
-            note = " · ⚠ classifier untrained for this label set: correct a few masks, then fine-tune"
+            note = (" · classifier untrained for this label set: the editor shows no prediction; paint a stroke of "
+                    "each class and the rest fills in")
         status = (f"**{model} · {predictor.version}** segmented **{session.image_name}** ({width}×{height}) in "
                   f"{ms:.0f} ms · mean confidence {float(prediction.confidence.mean()):.2f}{note}")
         caption = f"Share of pixels · {model} · {predictor.version}"
@@ -123,13 +125,20 @@ class SegmentHandlers:
 
     def editor_payload(self, session: Session, segments: np.ndarray | None = None) -> str:
         """The painter's load payload for the session's image (corrected mask if re-opened, else prediction);
-        ``segments``: its superpixels when computed already."""
+        ``segments``: its superpixels when computed already. The image opens for the fill-in from strokes; where
+        the live classifier learned nothing (a new label set) the editor shows no prediction, only a hint."""
         if session is None or session.image is None or session.prediction is None:
             return ""
-        corrected = session.corrected if session.corrected is not None else session.prediction
+        smart = self.smart_payload(session, segments)
+        strokes = self.open_for_strokes(session, smart["segments"])
+        shown = session.prediction
+        if strokes["cold"]:
+            shown = np.full_like(session.prediction, self.workspace(session).labels.ignore_index)
+        corrected = session.corrected if session.corrected is not None else shown
         title = f"{session.image_name} · {session.model} {session.version}"
-        return ui.painter_payload(session.image, session.prediction, corrected, self.workspace(session).labels,
-                                  token=session.token, title=title, **self.smart_payload(session, segments))
+        return ui.painter_payload(session.image, shown, corrected, self.workspace(session).labels,
+                                  token=session.token, title=title, fill=strokes["fill"], cold=strokes["cold"],
+                                  **smart)
 
     def refresh_view(self, session: Session) -> tuple:
         """(view, legend) of the session's current mask: after a save they show the corrected mask."""
@@ -167,8 +176,9 @@ class SegmentHandlers:
         kind = "saved sample, re-opened" if session.corrected is not None else "not saved yet"
         return f"Editing **{session.image_name}** ({kind})."
 
-    def _check_edit(self, painter_value: str, session: Session) -> np.ndarray:
-        """The painter's mask for the session's image; ValueError with the user-facing reason when unusable."""
+    def _check_edit(self, painter_value: str, session: Session) -> ui.PainterValue:
+        """The painter's mask (and painted pixels) for the session's image; ValueError with the user-facing reason
+        when unusable."""
         if session is None or session.image is None or session.prediction is None:
             raise ValueError("Nothing to save yet: segment an image first.")
         value = ui.decode_painter_value(painter_value)
@@ -178,20 +188,23 @@ class SegmentHandlers:
         if value.mask.shape != session.prediction.shape:
             raise ValueError(f"The edited mask is {value.mask.shape[1]}×{value.mask.shape[0]} but the image is "
                              f"{session.prediction.shape[1]}×{session.prediction.shape[0]}; nothing was saved.")
-        return value.mask
+        if value.painted is not None and value.painted.shape != value.mask.shape:
+            raise ValueError("The editor's record of painted pixels does not match its mask; nothing was saved.")
+        return value
 
     def save(self, painter_value: str, session: Session) -> tuple[str, Session]:
         """Store image, prediction and the painter's mask → (one status line for the Save status, session).
         Never raises; a refused save warns and says why."""
         try:
-            mask = self._check_edit(painter_value, session)
+            edit = self._check_edit(painter_value, session)
         except ValueError as err:
             gr.Warning(str(err))
             return f"⚠ {err}", session
+        mask = edit.mask
         try:
             meta = self.workspace(session).save_sample(
                 session.image, session.prediction, mask, model=session.model, weights_version=session.version,
-                source_name=session.source_name, sample_id=session.sample_id)
+                source_name=session.source_name, sample_id=session.sample_id, painted=edit.painted)
         except (StoreError, OSError) as err:
             gr.Warning(f"Not saved: {err}")
             return f"⚠ Not saved: {err}", session

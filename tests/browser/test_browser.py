@@ -130,6 +130,8 @@ def test_segment_paint_save_reopen_fill_export(serve, page, tmp_path):
     image_path = write_image(tmp_path, 1)
     state = upload_and_segment(page, image_path)
     assert (state["w"], state["h"]) == (240, 180)
+    assert painter_state(page)["fillOn"], "the fill-in from strokes is on by default"
+    page.evaluate("window.segdemoPainter.setFill(false)")  # this test checks that each tool paints exactly its pixels
     assert MODEL in page.inner_text("#segment-status")
     page.screenshot(path=str(SHOTS / "1-segment.png"), full_page=True)
 
@@ -373,6 +375,7 @@ def test_import_next_superpixels_grabcut_save_and_move_on(serve, page, tmp_path)
     choose_model(page, MODEL)
     page.locator("body").press("n")
     page.wait_for_function("() => window.segdemoPainter && window.segdemoPainter.state().superpixels")
+    page.evaluate("window.segdemoPainter.setFill(false)")  # the saved mask must be exactly what the tools painted
     assert most_uncertain in page.inner_text("#segment-status")
     image = workspace.load_image(most_uncertain)
     segments = tools.superpixels(image)

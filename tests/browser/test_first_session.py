@@ -61,6 +61,7 @@ def test_first_session_one_image_intended_class_no_popup(serve, page, tmp_path):
     pixels = np.asarray(Image.open(photo).convert("RGB"))
     state = upload_and_segment(page, photo)
     assert_one_image(page, photo.name, pixels)
+    page.evaluate("window.segdemoPainter.setFill(false)")  # a stroke paints exactly its class (fill-in: test_strokes)
 
     # The editor, the legend and Save are in view at 1400x1000 without scrolling (page coordinates).
     for selector in ("#editor canvas.sdp-canvas", "#legend", "#save-btn", "#save-status"):

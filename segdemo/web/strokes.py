@@ -1,0 +1,91 @@
+"""The editor's fill-in from strokes, server side: one :class:`segdemo.strokes.StrokeFiller` per image open in an
+editor (by its token), prepared when the image opens, and the painter's ``fill_in`` call after each stroke.
+
+A mixin of the app's handler class: it uses ``self.workspace(session)`` and ``self.predictors`` from
+:class:`segdemo.web.state.AppState`; the segment handlers call :meth:`StrokeHandlers.open_for_strokes` when they
+build the editor's payload.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from segdemo import ui
+from segdemo.priority import foreground
+from segdemo.store import StoreError
+from segdemo.strokes import MIN_CLASSES_COLD, StrokeFiller, supports
+from segdemo.weights import WeightsError
+
+OPEN_FILLERS = 8
+"""Images whose fill-in stays ready (the last ones opened in an editor; each holds its encoder maps, ~25 MB)."""
+COLD_HINT = "paint a stroke of each class; the rest fills in"
+_PREPARE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segdemo-strokes")
+"""An opened image's encoder maps are computed here, while the person looks at it."""
+
+
+class StrokeHandlers:
+    """The fill-in's server side (mixed into the app's handler class)."""
+
+    def _init_strokes(self) -> None:
+        self._fillers: OrderedDict[str, StrokeFiller] = OrderedDict()
+        self._fillers_lock = threading.Lock()
+
+    def open_for_strokes(self, session, segments: np.ndarray | None = None) -> dict:
+        """Make the fill-in ready for the session's image (its token; ``segments`` its superpixels) → what the
+        painter is told: ``fill`` (whether a stroke re-fits), ``cold`` (the live classifier learned nothing: no
+        prediction is shown)."""
+        try:
+            predictor = self.predictors.get(self.workspace(session), session.model)
+        except (WeightsError, ValueError, StoreError):
+            return {"fill": False, "cold": False}
+        cold = bool(getattr(predictor, "new_head", False))
+        if not supports(predictor):
+            return {"fill": False, "cold": False}
+        filler = StrokeFiller(predictor, session.image, cold=cold, segments=segments)
+        with self._fillers_lock:
+            self._fillers[session.token] = filler
+            while len(self._fillers) > OPEN_FILLERS:
+                self._fillers.popitem(last=False)
+        _PREPARE.submit(_prepare, filler)
+        return {"fill": True, "cold": cold}
+
+    def fill_in_request(self, data: Any) -> dict:
+        """The painter's call after a stroke: ``{"token", "serial", "painted": rle}`` (each painted pixel's class,
+        255 elsewhere) → ``{"serial", "mask": rle, "seconds", "classes"}``; ``{"serial", "stale": true}`` when a
+        newer stroke came first; ``{"serial", "waiting": hint}`` until enough classes are painted; or
+        ``{"error": message}``."""
+        if not isinstance(data, dict):
+            return {"error": "bad request"}
+        with self._fillers_lock:
+            filler = self._fillers.get(str(data.get("token", "")))
+        if filler is None:
+            return {"error": "this image is no longer open for fill-in; open it again"}
+        try:
+            serial = int(data.get("serial", 0))
+            values, lengths = data["painted"]
+            painted = ui.rle_decode(values, lengths, filler.image.shape[:2])
+        except (KeyError, TypeError, ValueError) as err:
+            return {"error": f"bad fill-in request: {err}"}
+        with foreground():
+            try:
+                answer = filler.refit(serial, painted)
+            except ValueError as err:
+                return {"error": str(err)}
+        if answer is None:
+            if serial < filler.latest:
+                return {"serial": serial, "stale": True}
+            need = MIN_CLASSES_COLD if filler.cold else 1
+            return {"serial": serial, "waiting": COLD_HINT if filler.cold else "paint a stroke first",
+                    "need": need}
+        return {"serial": serial, "mask": list(ui.rle_encode(answer.mask)), "seconds": round(answer.seconds, 3),
+                "classes": answer.classes}
+
+
+def _prepare(filler: StrokeFiller) -> None:
+    with foreground():
+        filler.prepare()
