@@ -23,6 +23,7 @@ import numpy as np
 
 from segdemo import tools
 from segdemo.data import image_path, mask_path, read_mask, split_ids
+from segdemo.evidence import came_with_classes
 from segdemo.fileio import read_rgb
 from segdemo.labels import dataset_labels
 from segdemo.metrics import pixel_error
@@ -134,7 +135,8 @@ def bench_strokes(model: str, data: str | Path, split: str, *, images: int = 20,
         predictor = live.predictor(person.workspace, model)
         prediction = predictor.predict(image).mask
         filler = StrokeFiller(predictor, image, cold=live.new_head, segments=segments,
-                              settings=settings).prepare() if assist else None
+                              hold=came_with_classes(person.workspace, model), settings=settings).prepare() \
+            if assist else None
         if filler is not None:
             prepares.append(filler.prepare_seconds)
         editor = Editor(prediction, filler, labels.ignore_index)

@@ -62,6 +62,14 @@ def learning_evidence(workspace: Workspace, trained: set[int] | None) -> list[in
     return learning_classes(recent_matrix(workspace), trained, record_matrix(workspace))
 
 
+def came_with_classes(workspace: Workspace, model: str) -> bool:
+    """Whether ``model``'s shipped classifier came with ``workspace``'s label set: its predictions where no one
+    corrected are knowledge to keep (a classifier the workspace trained itself gives only a young model's guesses
+    there)."""
+    shipped = shipped_entries().get(model)
+    return shipped is not None and shipped.labels.same_classes(workspace.labels)
+
+
 def trained_classes(workspace: Workspace, model: str, entry: WeightsEntry | None, *,
                     new_head: bool) -> set[int] | None:
     """Classes the live classifier of ``model`` (version ``entry``; None: shipped) was trained on. None means
@@ -69,8 +77,7 @@ def trained_classes(workspace: Workspace, model: str, entry: WeightsEntry | None
     the samples its lineage trained on (``train_ids`` of each version); empty for an untrained classifier."""
     if new_head:
         return set()
-    shipped = shipped_entries().get(model)
-    if shipped is not None and shipped.labels.same_classes(workspace.labels):
+    if came_with_classes(workspace, model):
         return None
     by_version = {e.version: e for e in workspace.versions(model)}
     trained_ids: set[str] = set()

@@ -4,10 +4,12 @@ every pixel the person has not painted (the pixel classifiers of ilastik and nap
 What a stroke trains is the same for every family on the zoo's shared encoder: a 1x1 classifier over the
 encoder's stride-8, 16 and 32 maps (the last two resized to stride 8 and concatenated: 40 + 112 + 1280 channels),
 whose logits, resized to the model's run size, are **added** to the live model's own logits of the image. It
-starts at zero, so before a stroke the fill-in is the live prediction, and where no stroke speaks the workspace's
-learning stands; the steps fit the painted pixels (cross-entropy, each painted class weighted equally). An optional
-KL term to the live prediction (``StrokeSettings.keep``) is off: it held confident wrong live predictions in place
-(a class the workspace had not learned yet took 29 clicks per image instead of 6, see README). Encoder maps and live logits are computed
+starts at zero, so before a stroke the fill-in is the live prediction; the steps fit the painted pixels
+(cross-entropy, each painted class weighted equally) plus a KL term that keeps the live prediction where no stroke
+speaks, on the stride-8 grid, for a live classifier that came with the workspace's classes (the shipped one of its
+label set; a classifier the workspace trained itself is young, and holding its guesses kept a new class from
+spreading). That term is weighted per live class by the trust the strokes leave it (a class the person keeps
+painting over is released). See README for the figures behind both choices. Encoder maps and live logits are computed
 once per image (:meth:`StrokeFiller.prepare`), so a re-fit costs only the classifier's steps, whatever the family
 (its decoder is never run again). A live classifier that learned nothing (a new label set) adds nothing: the fill-in
 then comes from the strokes alone and starts once two classes are painted (:data:`MIN_CLASSES_COLD`).
@@ -43,14 +45,16 @@ FEATURE_TAPS = (2, 3, 4)
 @dataclass(frozen=True)
 class StrokeSettings:
     """``steps`` Adam steps per re-fit at ``lr`` (the classifier and its optimiser carry over from stroke to
-    stroke on one image); ``keep`` weights the KL term to the live prediction (0 where the live classifier learned
-    nothing); ``max_points`` painted pixels (at the run size) a step reads at most, drawn at random."""
+    stroke on one image); ``keep`` weights the KL term to the live prediction at a stride-8 cell, times the trust
+    the strokes leave its live class (:meth:`StrokeFiller.trust`, with ``trust_prior`` agreeing painted pixels,
+    at the run size, assumed per class); ``max_points`` painted pixels (at the run size) a step reads at most, drawn at random."""
 
     steps: int = 30
     lr: float = 3e-3
-    keep: float = 0.0
+    keep: float = 0.3
     max_points: int = 20_000
     weight_decay: float = 1e-4
+    trust_prior: float = 300.0
     seed: int = 0
 
 
@@ -76,16 +80,21 @@ class StrokeFiller:
     ``predictor``: the live model (its folded copy; only its ``trunk`` and ``top`` run, once, in :meth:`prepare`);
     ``image``: RGB uint8 (H, W, 3); ``cold``: the live classifier learned nothing of the workspace's classes (its
     logits are not used); ``segments``: the image's superpixels (int (H, W)), when given the fill-in gives each
-    superpixel one class (:func:`snap_to_segments`: boundaries follow the image's edges, not the stride-8 grid).
+    superpixel one class (:func:`snap_to_segments`: boundaries follow the image's edges, not the stride-8 grid);
+    ``hold``: keep the live prediction where no stroke speaks (a KL term, see :meth:`_held`): for a live
+    classifier that came with the workspace's classes (:func:`segdemo.evidence.came_with_classes`, the rule the
+    guard's drift limit follows); one the workspace trained itself is not held.
     Thread-safe: re-fits run one at a time, newest first.
     """
 
     def __init__(self, predictor: Predictor, image: np.ndarray, *, cold: bool,
-                 segments: np.ndarray | None = None, settings: StrokeSettings | None = None) -> None:
+                 segments: np.ndarray | None = None, hold: bool = False,
+                 settings: StrokeSettings | None = None) -> None:
         if not supports(predictor):
             raise ValueError(f"fill-in needs a model on the shared encoder; {predictor.name or 'this model'} "
                              "has none")
         self.predictor, self.image, self.cold, self.segments = predictor, image, cold, segments
+        self.hold = hold and not cold
         self.settings = settings or StrokeSettings()
         self.num_classes = predictor.labels.num_classes
         self.latest = 0
@@ -94,6 +103,8 @@ class StrokeFiller:
         self._features: torch.Tensor | None = None
         self._live: torch.Tensor | None = None
         self._live_grid: torch.Tensor | None = None
+        self._live_points: torch.Tensor | None = None
+        self._grid = (0, 0)
         self._run_size = (0, 0)
         self._padded_size = (0, 0)
         self._weight: torch.Tensor | None = None
@@ -104,7 +115,7 @@ class StrokeFiller:
     def _compute(self) -> None:
         started = time.perf_counter()
         model = self.predictor.model
-        padded, run_size = model.padded_input(self.predictor.model_input(self.image).contiguous())
+        padded, run_size = model.padded_input(self.predictor.model_input(self.image))
         maps = model.trunk(padded)
         taps = [maps[i].float() for i in FEATURE_TAPS]
         size = taps[0].shape[-2:]
@@ -186,6 +197,8 @@ class StrokeFiller:
         counts = torch.bincount(targets, minlength=self.num_classes).float()
         class_weight = torch.where(counts > 0, counts.sum() / (counts.clamp(min=1) * (counts > 0).sum()), 0.0)
         generator = torch.Generator().manual_seed(settings.seed + serial)
+        held = self._held(targets)
+        live = self._live_grid.log_softmax(0) if held is not None else None
         for _ in range(settings.steps):
             if serial < self.latest:
                 return
@@ -197,13 +210,30 @@ class StrokeFiller:
                                align_corners=False)[0, :, 0]  # (K, n)
             logits = at if self._live_points is None else at + self._live_points[:, chosen]
             loss = F.cross_entropy(logits.T, targets[chosen], weight=class_weight)
-            if self._live_grid is not None and settings.keep:
-                live = self._live_grid.log_softmax(0)
+            if held is not None:
                 mixed = (self._live_grid + delta_grid.reshape(self.num_classes, -1)).log_softmax(0)
-                loss = loss + settings.keep * F.kl_div(mixed, live, log_target=True, reduction="none").sum(0).mean()
+                loss = loss + (held * F.kl_div(mixed, live, log_target=True, reduction="none").sum(0)).mean()
             self._optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self._optimizer.step()
+
+    def _held(self, targets: torch.Tensor) -> torch.Tensor | None:
+        """Weight (h8 * w8,) of the KL term to the live prediction at each stride-8 cell: ``keep`` x the trust the
+        strokes leave the cell's live class; None (no term) unless :attr:`hold`."""
+        if not self.hold or self._live_grid is None or not self.settings.keep:
+            return None
+        return self.settings.keep * self.trust(targets)[self._live_grid.argmax(0)]
+
+    def trust(self, targets: torch.Tensor) -> torch.Tensor:
+        """float (K,) in [0, 1]: for each class, the share of the painted pixels the live model called that class
+        that the person painted it too, with ``StrokeSettings.trust_prior`` agreeing pixels assumed (a class no
+        stroke touched is trusted whole). ``targets``: the painted pixels' classes, in :meth:`_painted_points`'s
+        order."""
+        prior = self.settings.trust_prior
+        called = self._live_points.argmax(0)
+        total = torch.bincount(called, minlength=self.num_classes).float()
+        agree = torch.bincount(called[targets == called], minlength=self.num_classes).float()
+        return (agree + prior) / (total + prior).clamp(min=1e-6)
 
     @torch.no_grad()
     def _predict(self) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from segdemo import tools, ui
 from segdemo.clicker import Editor, label_image, next_click
@@ -181,3 +182,23 @@ def test_save_keeps_painted_pixels_apart_from_the_filled_in(tmp_path):
     assert ui.decode_painter_value(ui.painter_value(mask, "t")).painted is None
     with pytest.raises(ValueError, match="painted"):
         ui.decode_painter_value(ui.painter_value(mask, "t").replace('"mask"', '"hand": [1, 2], "mask"'))
+
+
+def test_strokes_release_the_live_classes_they_paint_over():
+    """The KL term to a held live prediction: a live class the person keeps painting over loses its hold (trust);
+    a live classifier that is not held (one the workspace trained itself) has no term."""
+    from segdemo.inference import Predictor
+    from segdemo.strokes import StrokeSettings
+
+    image, _ = draw_animal(12, CAT, 64, 96)
+    predictor = Predictor.from_weights("fcn8s_lite0")
+    filler = StrokeFiller(predictor, image, cold=False, hold=True, settings=StrokeSettings(keep=0.3, trust_prior=10))
+    live_called = torch.tensor([0] * 40 + [1] * 40)  # the live model's class at 80 painted pixels
+    filler._live_points = torch.nn.functional.one_hot(live_called, 11).T.float() * 5
+    filler._live_grid = torch.nn.functional.one_hot(torch.tensor([0, 1, 2]), 11).T.float() * 5
+    painted = torch.tensor([0] * 40 + [2] * 30 + [1] * 10)  # class 1's pixels mostly painted as class 2
+    trust = filler.trust(painted)
+    assert trust[0] == 1.0 and trust[1] == pytest.approx((10 + 10) / (40 + 10)) and trust[5] == 1.0
+    assert torch.allclose(filler._held(painted), 0.3 * torch.tensor([1.0, 0.4, 1.0]))
+    filler.hold = False
+    assert filler._held(painted) is None

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from segdemo import ui
+from segdemo.evidence import came_with_classes
 from segdemo.priority import foreground
 from segdemo.store import StoreError
 from segdemo.strokes import MIN_CLASSES_COLD, StrokeFiller, supports
@@ -39,14 +40,16 @@ class StrokeHandlers:
         """Make the fill-in ready for the session's image (its token; ``segments`` its superpixels) → what the
         painter is told: ``fill`` (whether a stroke re-fits), ``cold`` (the live classifier learned nothing: no
         prediction is shown)."""
+        workspace = self.workspace(session)
         try:
-            predictor = self.predictors.get(self.workspace(session), session.model)
+            predictor = self.predictors.get(workspace, session.model)
         except (WeightsError, ValueError, StoreError):
             return {"fill": False, "cold": False}
-        cold = bool(getattr(predictor, "new_head", False))
         if not supports(predictor):
             return {"fill": False, "cold": False}
-        filler = StrokeFiller(predictor, session.image, cold=cold, segments=segments)
+        cold = predictor.new_head
+        filler = StrokeFiller(predictor, session.image, cold=cold, segments=segments,
+                              hold=came_with_classes(workspace, session.model))
         with self._fillers_lock:
             self._fillers[session.token] = filler
             while len(self._fillers) > OPEN_FILLERS:
