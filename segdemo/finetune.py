@@ -4,7 +4,7 @@ With fewer training samples than ``FinetuneSettings.encoder_after`` the job trai
 features (:mod:`segdemo.refine`), judged on the held-out samples and on the latest saves it was not trained on;
 from then on it trains the whole network on the ``train`` samples, judged on the held-out samples (by then a
 fifth of the samples). Either way it writes a new version ``checkpoints/<model>/vN`` and promotes it only if the
-guard (:mod:`segdemo.guard`) says so. One job runs per workspace at a time; segmentation is untouched while it runs.
+guard says so, through the judge and publish every learner calls (:mod:`segdemo.promotion`). One job runs per workspace at a time; segmentation is untouched while it runs.
 The fast learner (:mod:`segdemo.learner`) updates only the model's top after each save and waits for the job.
 """
 
@@ -21,12 +21,13 @@ import torch
 from filelock import FileLock, Timeout
 
 from segdemo.data import BASE_SIZE, Augment, SegmentationDataset
-from segdemo.evidence import learning_evidence, prediction_drift, trained_classes
-from segdemo.guard import MAX_DRIFT, Decision, decide
+from segdemo.evidence import came_with_classes, prediction_drift
+from segdemo.guard import Decision
 from segdemo.live import LiveModel, load_live
 from segdemo.inference import Predictor
 from segdemo.models.fuse import fold_batchnorm
 from segdemo.models import SegmentationModel, build_model
+from segdemo.promotion import judge, publish_version
 from segdemo.refine import matrix_metrics, refine_top
 from segdemo.top_training import spread
 from segdemo.store import SHIPPED, StoreError, Workspace
@@ -273,30 +274,27 @@ class FinetuneJob:
                                   heldout_ids, "cancelled")
         before_matrix = refined.heldout_before + refined.recent_before
         after_matrix = refined.heldout_after + refined.recent_after
-        trained = trained_classes(workspace, self.model, live.entry, new_head=live.new_head)
-        decision = decide(before_matrix, after_matrix, images=len(heldout_ids) + len(refined.recent_ids),
-                          names=labels.names, learning=learning_evidence(workspace, trained), drift=refined.drift,
-                          untrained_head=live.new_head, recent=len(refined.recent_ids),
-                          drift_limit=MAX_DRIFT if trained is None else None)
+        decision = judge(workspace, self.model, live, before_matrix, after_matrix,
+                         images=len(heldout_ids) + len(refined.recent_ids), drift=refined.drift,
+                         recent=len(refined.recent_ids))
         before, after = metrics_of(before_matrix), metrics_of(after_matrix)
         metrics = {"heldout_before": heldout_before, "heldout": metrics_of(refined.heldout_after),
                    "recent_before": metrics_of(refined.recent_before), "recent": metrics_of(refined.recent_after),
                    "evidence_before": before, "evidence": after}
         recipe = {"settings": asdict(settings), "path": "top", "lr": refined.lr, "steps": refined.steps,
                   "unlabelled_images": refined.unlabelled, "machine": machine_description()}
-        with workspace.version_slot(self.model) as version:
-            save_partial_weights(refined.model, refined.model.top_modules(),
-                                 workspace.checkpoint_dir(self.model) / f"{version}.safetensors", base=refined.base,
-                                 shipped=refined.base_shipped, model_name=self.model, labels=labels,
-                                 version=version,
+
+        def write(path, version: str) -> None:
+            save_partial_weights(refined.model, refined.model.top_modules(), path, base=refined.base,
+                                 shipped=refined.base_shipped, model_name=self.model, labels=labels, version=version,
                                  meta={"parent": live.source, "job": "top", "train_ids": train_ids,
                                        "heldout_ids": heldout_ids, "recent_ids": refined.recent_ids,
                                        "metrics": metrics, "seconds": round(seconds, 2),
                                        "guard": {**decision.to_dict(), "explanation": decision.explain(live_name)},
                                        "stopped": refined.stopped or "steps done", "created": time.time(),
                                        "recipe": recipe})
-            if decision.promote:
-                workspace.set_live(self.model, version)
+
+        version = publish_version(workspace, self.model, decision, write)
         self.state.progress = 1.0
         return FinetuneResult(self.model, live.source, version, decision.promote, before, after, seconds, train_ids,
                               heldout_ids, refined.stopped or "steps done", decision, live_name,
@@ -365,31 +363,29 @@ class FinetuneJob:
             blend_weights(model, start, settings.average)
             after = evaluate(Predictor(model, labels=labels, mean=live.mean, std=live.std,
                                        base_size=augment.base_size), heldout_set)
-        trained = trained_classes(workspace, self.model, live.entry, new_head=live.new_head)
         drift = None
-        if trained is None:  # the shipped classifier knows these classes: keep what it knew where no one corrected
+        if not live.new_head and came_with_classes(workspace, self.model):  # keep what it knew where no one corrected
             self.state.message = "measuring how far the new version moves the unlabelled images' predictions"
             drift = prediction_drift(workspace, live_predictor,
                                      Predictor(model, labels=labels, mean=live.mean, std=live.std,
                                                base_size=augment.base_size))
-        decision = decide(np.array(before["matrix"]), np.array(after["matrix"]), images=len(heldout_ids),
-                          names=labels.names, learning=learning_evidence(workspace, trained),
-                          drift=drift, untrained_head=live.new_head)
+        decision = judge(workspace, self.model, live, np.array(before["matrix"]), np.array(after["matrix"]),
+                         images=len(heldout_ids), drift=drift)
         promoted = decision.promote
         recipe = {"settings": {**asdict(settings), "seconds": config.seconds, "bf16": config.bf16}, "path": "whole",
                   "unlabelled_images": len(unlabelled),
                   "machine": machine_description()}
-        with workspace.version_slot(self.model) as version:
-            save_weights(model, workspace.checkpoint_dir(self.model) / f"{version}.safetensors",
-                         model_name=self.model, labels=labels, input_scale=model.input_scale,
+
+        def write(path, version: str) -> None:
+            save_weights(model, path, model_name=self.model, labels=labels, input_scale=model.input_scale,
                          base_size=augment.base_size, mean=live.mean, std=live.std, version=version,
                          meta={"parent": parent, "job": "whole", "train_ids": train_ids, "heldout_ids": heldout_ids,
                                "metrics": {"heldout_before": before, "heldout": after}, "seconds": result.seconds,
                                "guard": {**decision.to_dict(), "explanation": decision.explain(live_name)},
                                "stopped": result.stopped, "kept_epoch": kept_epoch, "created": time.time(),
                                "recipe": recipe, "history": [asdict(r) for r in result.history]})
-            if promoted:
-                workspace.set_live(self.model, version)
+
+        version = publish_version(workspace, self.model, decision, write)
         self.state.progress = 1.0
         return FinetuneResult(self.model, parent, version, promoted, before, after, result.seconds,
                               train_ids, heldout_ids, result.stopped, decision, live_name)

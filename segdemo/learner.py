@@ -11,9 +11,10 @@ every image are computed once and kept (:mod:`segdemo.features`) and an update c
    correction speaks); the steps are :func:`segdemo.top_training.train_top`, shared with the Fine-tune job's top
    path (:mod:`segdemo.refine`);
 3. scores live and candidate on the held-out samples (pooled) and the unlabelled images (drift), and hands them
-   with the test-then-train evidence of the recent saves to the guard (:mod:`segdemo.guard`);
+   to the one judge every learner calls (:func:`segdemo.promotion.judge`: the guard with the test-then-train
+   evidence of the recent saves);
 4. writes the candidate as a new version holding only the top's tensors over the trunk's weights, and makes it
-   live if the guard promotes it.
+   live if the guard promotes it (:func:`segdemo.promotion.publish_version`).
 
 :class:`FastLearner` runs this in a background thread, restarts when a newer save arrives, waits while a
 Fine-tune job runs in the workspace, and gives way to foreground work (:mod:`segdemo.priority`) between steps.
@@ -30,10 +31,10 @@ from typing import Callable
 
 import torch
 
-from segdemo.evidence import learning_evidence, trained_classes
 from segdemo.finetune import active_job
-from segdemo.guard import MAX_DRIFT, Decision, decide
+from segdemo.guard import Decision
 from segdemo.live import load_live
+from segdemo.promotion import judge, publish_version
 from segdemo.store import SHIPPED, StoreError, Workspace
 from segdemo.top_training import TopTrunk, spread, train_top, trainable_top, trunk_entry
 from segdemo.weights import WeightsError, save_partial_weights, submodule_state
@@ -163,18 +164,18 @@ def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_s
     judged = {i: unlabelled[i] for i in spread(list(unlabelled), settings.drift_images)}
     decision = _judge(workspace, model, live, student, trunk, heldout, judged)
     explanation = decision.explain(live_name)
-    with workspace.version_slot(model) as version:
-        save_partial_weights(student, student.top_modules(),
-                             workspace.checkpoint_dir(model) / f"{version}.safetensors", base=base,
-                             shipped=base_shipped, model_name=model, labels=workspace.labels, version=version,
+
+    def write(path, version: str) -> None:
+        save_partial_weights(student, student.top_modules(), path, base=base, shipped=base_shipped, model_name=model,
+                             labels=workspace.labels, version=version,
                              meta={"parent": live.source, "learner": "fast", "train_ids": [s.id for s in train],
                                    "heldout_ids": heldout, "steps": steps, "seconds": round(train_seconds, 3),
                                    "guard": {**decision.to_dict(), "explanation": explanation},
                                    "recipe": {"settings": asdict(settings), "lr": lr,
                                               "unlabelled_images": len(unlabelled)},
                                    "created": time.time()})
-        if decision.promote:
-            workspace.set_live(model, version)
+
+    version = publish_version(workspace, model, decision, write)
     top = {"trunk": trunk.key,
            "state": {k: v.clone() for k, v in submodule_state(student, student.top_modules()).items()}}
     return LearnResult(model, version, decision.promote, live_name, decision, len(train), steps,
@@ -186,11 +187,9 @@ def _judge(workspace: Workspace, model: str, live, student, trunk: TopTrunk, hel
            unlabelled: dict) -> Decision:
     """The guard's decision on ``student``; the live model's predictions are remembered per live version."""
     memo = f"{live.version}:{live.entry.sha256 if live.entry else ''}"
-    trained = trained_classes(workspace, model, live.entry, new_head=live.new_head)
-    return decide(trunk.confusion(live.model, heldout, memo=memo), trunk.confusion(student, heldout),
-                  images=len(heldout), names=workspace.labels.names, learning=learning_evidence(workspace, trained),
-                  drift=trunk.drift(live.model, student, unlabelled, memo=memo), untrained_head=live.new_head,
-                  drift_limit=MAX_DRIFT if trained is None else None)
+    return judge(workspace, model, live, trunk.confusion(live.model, heldout, memo=memo),
+                 trunk.confusion(student, heldout), images=len(heldout),
+                 drift=trunk.drift(live.model, student, unlabelled, memo=memo))
 
 
 @dataclass
