@@ -357,12 +357,6 @@ class Workspace:
             ids = [s.id for s in samples if split == "all" or s.split == split]
             atomic_write_text(self.path("splits", f"{split}.txt"), "".join(f"{i}\n" for i in ids))
 
-    def export_zip(self) -> bytes:
-        """The corrected samples as a zip in the standard layout (see :mod:`segdemo.export`)."""
-        from segdemo.export import zip_bytes
-
-        return zip_bytes(self, "layout")
-
     # -- fine-tuned versions -----------------------------------------------------------------------------------
 
     def checkpoint_dir(self, model: str) -> Path:

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from segdemo.data import SegmentationDataset
+from segdemo.export import zip_bytes
 from segdemo.labels import CAMVID11, LabelSet
 from segdemo.store import StoreError, Workspace, heldout_target, make_sample_id
 
@@ -125,7 +126,7 @@ def test_delete_and_export(tmp_path):
     assert not (tmp_path / "images" / f"{metas[0].id}.png").exists()
     with pytest.raises(StoreError, match="no sample"):
         workspace.delete_sample(metas[0].id)
-    archive = zipfile.ZipFile(io.BytesIO(workspace.export_zip()))
+    archive = zipfile.ZipFile(io.BytesIO(zip_bytes(workspace, "layout")))
     names = set(archive.namelist())
     assert "labels.json" in names and "splits/all.txt" in names
     for meta in metas[1:]:
