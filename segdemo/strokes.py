@@ -51,7 +51,7 @@ class StrokeSettings:
 
     steps: int = 30
     lr: float = 3e-3
-    keep: float = 0.3
+    keep: float = 3.0
     max_points: int = 20_000
     weight_decay: float = 1e-4
     trust_prior: float = 300.0
@@ -79,8 +79,9 @@ class StrokeFiller:
 
     ``predictor``: the live model (its folded copy; only its ``trunk`` and ``top`` run, once, in :meth:`prepare`);
     ``image``: RGB uint8 (H, W, 3); ``cold``: the live classifier learned nothing of the workspace's classes (its
-    logits are not used); ``segments``: the image's superpixels (int (H, W)), when given the fill-in gives each
-    superpixel one class (:func:`snap_to_segments`: boundaries follow the image's edges, not the stride-8 grid);
+    logits are not used); ``segments``: the image's superpixels (int (H, W)), when given and the live prediction is
+    not held the fill-in gives each superpixel one class (:func:`snap_to_segments`: boundaries follow the image's
+    edges, not the stride-8 grid; a held live prediction keeps its decoder's own boundaries, thin poles included);
     ``hold``: keep the live prediction where no stroke speaks (a KL term, see :meth:`_held`): for a live
     classifier that came with the workspace's classes (:func:`segdemo.evidence.came_with_classes`, the rule the
     guard's drift limit follows); one the workspace trained itself is not held.
@@ -245,7 +246,7 @@ class StrokeFiller:
         height, width = self.image.shape[:2]
         if (run_h, run_w) != (height, width):
             logits = F.interpolate(logits[None], size=(height, width), mode="bilinear", align_corners=False)[0]
-        if self.segments is not None:
+        if self.segments is not None and not self.hold:
             return snap_to_segments(logits.softmax(0).numpy(), self.segments)
         return logits.argmax(0).to(torch.uint8).numpy()
 
