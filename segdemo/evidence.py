@@ -7,6 +7,9 @@ live model did on what the user works on, pooled over the latest saves.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import numpy as np
 
 from segdemo.guard import learning_classes
@@ -18,7 +21,10 @@ from segdemo.weights import WeightsEntry, shipped_entries
 RECENT_SAMPLES = 5
 """How many of the latest corrected samples speak for "what the user is correcting now"."""
 
-_SAMPLE_MATRICES: dict[tuple[str, str, float], np.ndarray] = {}
+SAMPLE_MATRICES_KEPT = 20_000
+"""Per-sample matrices kept in memory, least recently used dropped first (11 classes: about 1 kB each)."""
+_SAMPLE_MATRICES: OrderedDict[tuple[str, str, float], np.ndarray] = OrderedDict()
+_SAMPLE_MATRICES_LOCK = threading.Lock()
 
 
 def _saved_order(workspace: Workspace) -> list:
@@ -28,20 +34,29 @@ def _saved_order(workspace: Workspace) -> list:
 
 def saved_matrix(workspace: Workspace, metas: list) -> np.ndarray:
     """The (K, K) confusion matrix (rows: the user's mask, columns: the model's prediction at save time) summed
-    over the samples ``metas`` (SampleMeta); each sample's is computed once per save."""
+    over the samples ``metas`` (SampleMeta); each sample's is computed once per save and kept while it is among
+    the :data:`SAMPLE_MATRICES_KEPT` most recently used."""
     labels = workspace.labels
     total = np.zeros((labels.num_classes, labels.num_classes), dtype=np.int64)
     for meta in metas:
         key = (str(workspace.root), meta.id, meta.updated)
-        if key not in _SAMPLE_MATRICES:
+        with _SAMPLE_MATRICES_LOCK:
+            cached = _SAMPLE_MATRICES.get(key)
+            if cached is not None:
+                _SAMPLE_MATRICES.move_to_end(key)
+        if cached is None:
             matrix = ConfusionMatrix(labels.num_classes, labels.ignore_index)
             try:
                 prediction, corrected, _ = workspace.load_masks(meta.id)
             except (StoreError, OSError, ValueError):
                 continue
             matrix.update(prediction, corrected)
-            _SAMPLE_MATRICES[key] = matrix.matrix.astype(np.int64)
-        total += _SAMPLE_MATRICES[key]
+            cached = matrix.matrix.astype(np.int64)
+            with _SAMPLE_MATRICES_LOCK:
+                _SAMPLE_MATRICES[key] = cached
+                while len(_SAMPLE_MATRICES) > SAMPLE_MATRICES_KEPT:
+                    _SAMPLE_MATRICES.popitem(last=False)
+        total += cached
     return total
 
 

@@ -23,6 +23,20 @@ def test_recent_matrix_scores_the_prediction_made_before_the_save(tmp_path):
     assert matrix.sum() == sum((workspace.load_masks(f"d{s}")[1] != 255).sum() for s in range(2, 7))
 
 
+def test_per_sample_matrices_kept_in_memory_are_bounded(tmp_path, monkeypatch):
+    from segdemo import evidence
+
+    monkeypatch.setattr(evidence, "SAMPLE_MATRICES_KEPT", 3)
+    monkeypatch.setattr(evidence, "_SAMPLE_MATRICES", evidence.OrderedDict())
+    workspace = Workspace(tmp_path / "ws", labels=LABELS)
+    for seed in range(5):
+        image, truth = draw_animal(seed, 1)
+        workspace.save_sample(image, np.zeros_like(truth), truth, model="m", weights_version="v", sample_id=f"c{seed}")
+    first = recent_matrix(workspace, samples=5)
+    assert len(evidence._SAMPLE_MATRICES) == 3
+    assert np.array_equal(recent_matrix(workspace, samples=5), first), "an evicted sample is computed again"
+
+
 def test_trained_classes_follow_the_lineage_or_the_shipped_label_set(tmp_path):
     camvid = Workspace(tmp_path / "camvid")
     assert trained_classes(camvid, "fcn8s_compact", None, new_head=False) is None, "shipped for these classes"
