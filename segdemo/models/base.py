@@ -97,15 +97,6 @@ class SegmentationModel(nn.Module):
         self.head = nn.Conv2d(self.head.in_channels, num_classes, 1)
 
 
-def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3) -> nn.Sequential:
-    """Conv (no bias) → BatchNorm → ReLU, 'same' padding."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    )
-
-
 class PretrainedEncoderMixin:
     """For models whose ``self.encoder`` is the EfficientNet-Lite0 trunk (``models/efficientnet.py``)."""
 
@@ -156,12 +147,3 @@ class SharedEncoderModel(PretrainedEncoderMixin, SegmentationModel):
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         self.decoder.head = nn.Conv2d(self.decoder.head.in_channels, num_classes, 1)
-
-
-def separable_conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
-    """3x3 depthwise conv → BN → ReLU → 1x1 conv → BN → ReLU: a light 3x3 conv for decoders on a mobile encoder."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, in_channels, 3, padding=1, groups=in_channels, bias=False),
-        nn.BatchNorm2d(in_channels), nn.ReLU(inplace=True),
-        nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
-    )

@@ -9,18 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segdemo.models.base import SegmentationModel, SharedEncoderModel, separable_conv_bn_relu
+from segdemo.models.base import SegmentationModel, SharedEncoderModel
+from segdemo.models.blocks import conv_bn, separable_conv_bn_relu
 from segdemo.models.registry import register_model
 from segdemo.models.resnet import residual_stage, stem
-
-
-def conv_bn(in_channels: int, out_channels: int, kernel_size: int, relu: bool) -> nn.Sequential:
-    """Conv → BN (→ ReLU), 'same' padding."""
-    layers = [nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
-              nn.BatchNorm2d(out_channels)]
-    if relu:
-        layers.append(nn.ReLU(inplace=True))
-    return nn.Sequential(*layers)
 
 
 class EncoderStage(nn.Module):
@@ -28,7 +20,7 @@ class EncoderStage(nn.Module):
 
     def __init__(self, in_channels: int, width: int, convs: int, kernel_size: int) -> None:
         super().__init__()
-        self.convs = nn.Sequential(*(conv_bn(in_channels if i == 0 else width, width, kernel_size, True)
+        self.convs = nn.Sequential(*(conv_bn(in_channels if i == 0 else width, width, kernel_size)
                                      for i in range(convs)))
         self.pool = nn.MaxPool2d(2, stride=2, return_indices=True)
 
@@ -42,7 +34,7 @@ class DecoderStage(nn.Module):
     def __init__(self, width: int, out_channels: int, convs: int, kernel_size: int, relu: bool) -> None:
         super().__init__()
         self.unpool = nn.MaxUnpool2d(2, stride=2)
-        self.convs = nn.Sequential(*(conv_bn(width, out_channels if i == convs - 1 else width, kernel_size, relu)
+        self.convs = nn.Sequential(*(conv_bn(width, out_channels if i == convs - 1 else width, kernel_size, relu=relu)
                                      for i in range(convs)))
 
     def forward(self, x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
@@ -95,9 +87,9 @@ class ResidualSegNet(SegmentationModel):
         self.unpool = nn.MaxUnpool2d(2, stride=2)
         self.encoders = nn.ModuleList(residual_stage(i, w, n) for i, w, n in zip(inputs, widths, blocks))
         self.decoders = nn.ModuleList(
-            nn.Sequential(*(residual_stage(w, w, n) if n else ()), conv_bn(w, i, 1, relu=True))
+            nn.Sequential(*(residual_stage(w, w, n) if n else ()), conv_bn(w, i, 1))
             for i, w, n in zip(inputs, widths, decoder_blocks))
-        self.refine = conv_bn(widths[0], widths[0], 3, relu=True)
+        self.refine = conv_bn(widths[0], widths[0])
         self.head = nn.Conv2d(widths[0], num_classes, 1)
 
     def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -138,8 +130,7 @@ class LiteSegNetDecoder(nn.Module):
         super().__init__()
         self.repeats = tuple(repeats)
         unpooled = tuple(c * r for c, r in zip(encoder_channels[:-1], repeats))
-        self.reduce = nn.Sequential(nn.Conv2d(encoder_channels[-1], unpooled[-1], 1, bias=False),
-                                    nn.BatchNorm2d(unpooled[-1]), nn.ReLU(inplace=True))
+        self.reduce = conv_bn(encoder_channels[-1], unpooled[-1], 1)
         outputs = (widths[0],) + unpooled[:-1]
         self.stages = nn.ModuleList(
             nn.Sequential(separable_conv_bn_relu(unpooled[level], widths[level]),

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segdemo.models.base import SegmentationModel, SharedEncoderModel, conv_bn_relu, separable_conv_bn_relu
+from segdemo.models.base import SegmentationModel, SharedEncoderModel
+from segdemo.models.blocks import conv_bn, separable_conv_bn_relu
 from segdemo.models.registry import register_model
 from segdemo.models.resnet import residual_stage, stem
 
@@ -18,7 +19,7 @@ class DoubleConv(nn.Sequential):
     """Two 3x3 conv → BN → ReLU layers (the unit of both paths)."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(conv_bn_relu(in_channels, out_channels), conv_bn_relu(out_channels, out_channels))
+        super().__init__(conv_bn(in_channels, out_channels), conv_bn(out_channels, out_channels))
 
 
 class Down(nn.Sequential):
@@ -133,7 +134,7 @@ class LiteUNetDecoder(nn.Module):
     def __init__(self, encoder_channels: tuple[int, ...], num_classes: int, *, widths: tuple[int, int, int, int],
                  bottleneck: int) -> None:
         super().__init__()
-        self.reduce = conv_bn_relu(encoder_channels[-1], bottleneck, 1)
+        self.reduce = conv_bn(encoder_channels[-1], bottleneck, 1)
         deeper = (bottleneck,) + tuple(widths[:0:-1])
         self.ups = nn.ModuleList(LiteUp(d, skip, out) for d, skip, out in
                                  zip(deeper, reversed(encoder_channels[:-1]), reversed(widths)))
