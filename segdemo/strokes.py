@@ -47,7 +47,8 @@ class StrokeSettings:
     """``steps`` Adam steps per re-fit at ``lr`` (the classifier and its optimiser carry over from stroke to
     stroke on one image); ``keep`` weights the KL term to the live prediction at a stride-8 cell, times the trust
     the strokes leave its live class (:meth:`StrokeFiller.trust`, with ``trust_prior`` agreeing painted pixels,
-    at the run size, assumed per class); ``max_points`` painted pixels (at the run size) a step reads at most, drawn at random."""
+    at the run size, assumed per class); ``max_points`` painted pixels (at the run size) a step reads at most,
+    drawn at random."""
 
     steps: int = 30
     lr: float = 3e-3

@@ -172,6 +172,21 @@ def test_bench_session_end_to_end(tiny_dataset):
     assert len(row["learning"]) == 7 and row["fast_updates"] == 7
 
 
+def test_bench_strokes_end_to_end(tiny_dataset):
+    """The simulated clicker with and without the fill-in: the keys the issue names, clicks within the cap."""
+    rows = {}
+    for assist in ("on", "off"):
+        run = segdemo("bench-strokes", "--model", "fcn8s_lite0", "--data", str(tiny_dataset), "--split", "train",
+                      "--images", "3", "--assist", assist, "--max-clicks", "8", "--json")
+        rows[assist] = row = last_json(run)
+        assert {"model", "assist", "images", "clicks", "clicks_mean", "clicks_first5", "clicks_last10", "reached",
+                "refit_s_median", "refit_s_p95"} <= set(row)
+        assert row["assist"] is (assist == "on") and row["images"] == 3 and len(row["clicks"]) == 3
+        assert all(0 <= c <= 8 for c in row["clicks"]) and 0 <= row["reached"] <= 1
+    assert rows["on"]["refit_s_median"] is not None or sum(rows["on"]["clicks"]) == 0
+    assert rows["off"]["refit_s_median"] is None
+
+
 def test_finetune_refuses_an_empty_workspace(tmp_path):
     Workspace(tmp_path / "empty")
     result = segdemo("finetune", "--workspace", str(tmp_path / "empty"), "--model", "fcn8s_compact", check=False)

@@ -36,7 +36,7 @@ def test_two_strokes_fill_in_a_drawn_cat_in_a_new_workspace(model, serve, page, 
     state = upload_and_segment(page, path, model)
     assert state["cold"] and state["fillOn"] and state["fillable"]
     page.wait_for_selector("#editor .sdp-cold-hint", state="visible")
-    assert (editor_value(page).mask == LABELS.ignore_index).all(), "no prediction from a classifier that learned nothing"
+    assert (editor_value(page).mask == LABELS.ignore_index).all(), "no prediction: the classifier learned nothing"
 
     rows, cols = np.nonzero(mask == CAT)
     cy, left, right = float(rows.mean()), float(cols.min()), float(cols.max())
