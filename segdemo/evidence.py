@@ -94,13 +94,8 @@ def trained_classes(workspace: Workspace, model: str, entry: WeightsEntry | None
         return set()
     if came_with_classes(workspace, model):
         return None
-    by_version = {e.version: e for e in workspace.versions(model)}
-    trained_ids: set[str] = set()
-    current, seen = entry, set()
-    while current is not None and current.version not in seen:
-        seen.add(current.version)
-        trained_ids.update(current.meta.get("train_ids", []))
-        current = by_version.get(str(current.meta.get("parent", "")))
+    chain = [] if entry is None else [entry] + workspace.lineage(model, str(entry.meta.get("parent", "")))
+    trained_ids = {sample_id for version in chain for sample_id in version.meta.get("train_ids", [])}
     classes: set[int] = set()
     for sample_id in sorted(trained_ids):
         try:

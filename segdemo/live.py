@@ -38,12 +38,8 @@ class LiveModel:
 
 def _lineage(workspace: Workspace, name: str) -> list[tuple[str, WeightsEntry | None]]:
     """(version, entry) from the live version back through its parents to the shipped weights."""
-    by_version = {e.version: e for e in workspace.versions(name)}
-    chain, version = [], workspace.live_version(name)
-    while version != SHIPPED and version in by_version and len(chain) <= len(by_version):
-        chain.append((version, by_version[version]))
-        version = str(by_version[version].meta.get("parent", SHIPPED))
-    return chain + [(SHIPPED, shipped_weights(name))]
+    chain = workspace.lineage(name, workspace.live_version(name))
+    return [(entry.version, entry) for entry in chain] + [(SHIPPED, shipped_weights(name))]
 
 
 def load_live(workspace: Workspace, name: str) -> LiveModel:

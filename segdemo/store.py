@@ -373,6 +373,16 @@ class Workspace:
                 continue
         return sorted(entries, key=lambda e: int(e.version[1:]) if e.version[1:].isdigit() else -1)
 
+    def lineage(self, model: str, version: str) -> list[WeightsEntry]:
+        """``model``'s ``version`` and its parents (``meta["parent"]``), newest first, as far as they are readable
+        versions of this workspace: the shipped weights, a missing version or a repeat end the chain."""
+        by_version = {e.version: e for e in self.versions(model)}
+        chain: list[WeightsEntry] = []
+        while version in by_version and version not in {e.version for e in chain}:
+            chain.append(by_version[version])
+            version = str(by_version[version].meta.get("parent", SHIPPED))
+        return chain
+
     def next_version(self, model: str) -> str:
         numbers = [int(e.version[1:]) for e in self.versions(model) if e.version[1:].isdigit()]
         return f"v{max(numbers, default=0) + 1}"
