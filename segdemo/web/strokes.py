@@ -19,7 +19,7 @@ from segdemo import ui
 from segdemo.evidence import came_with_classes
 from segdemo.priority import foreground
 from segdemo.store import StoreError
-from segdemo.strokes import MIN_CLASSES_COLD, StrokeFiller, supports
+from segdemo.strokes import StrokeFiller, supports
 from segdemo.weights import WeightsError
 
 OPEN_FILLERS = 8
@@ -82,9 +82,7 @@ class StrokeHandlers:
         if answer is None:
             if serial < filler.latest:
                 return {"serial": serial, "stale": True}
-            need = MIN_CLASSES_COLD if filler.cold else 1
-            return {"serial": serial, "waiting": COLD_HINT if filler.cold else "paint a stroke first",
-                    "need": need}
+            return {"serial": serial, "waiting": COLD_HINT if filler.cold else "paint a stroke first"}
         return {"serial": serial, "mask": list(ui.rle_encode(answer.mask)), "seconds": round(answer.seconds, 3),
                 "classes": answer.classes}
 
