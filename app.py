@@ -8,8 +8,9 @@ combines them); the work is done by ``segdemo`` (inference, store, learner, fine
 in ``segdemo.ui``. Importing it has no side effects: ``build_demo(workspace)`` makes the app, and the
 module-level ``demo`` is built on first access.
 
-Events: two public API endpoints, ``/predict`` (image file, model name → overlay, legend HTML, status text) and
-``/save`` (corrected mask as ``segdemo.ui.painter_value`` JSON → status; it saves the session's last segmented
+Events: three public API endpoints, ``/predict`` (image file, model name → overlay, legend HTML, status text),
+``/next`` (model, queue order → the next queued image no other session holds, opened in this session) and
+``/save`` (corrected mask as ``segdemo.ui.painter_value`` JSON → status; it saves the session's last opened
 image); every other event is private.
 """
 
@@ -62,14 +63,16 @@ class SegdemoBlocks(gr.Blocks):
 
 
 def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_seconds: float | None = None,
-               finetune_settings: FinetuneSettings | None = None) -> gr.Blocks:
+               finetune_settings: FinetuneSettings | None = None, claim_minutes: float | None = None) -> gr.Blocks:
     """The whole app for one workspace. Creates the workspace folder; loads no model until the first Segment.
 
     ``finetune_seconds``: the fine-tune budget the page starts with (default ``SEGDEMO_FINETUNE_SECONDS`` or 0,
     automatic);
-    ``finetune_settings``: the other fine-tune settings (defaults of ``FinetuneSettings``).
+    ``finetune_settings``: the other fine-tune settings (defaults of ``FinetuneSettings``);
+    ``claim_minutes``: how long a queued image stays held by a window that does nothing with it (default 10).
     """
-    app = SegdemoApp(workspace_dir, finetune_seconds=finetune_seconds, finetune_settings=finetune_settings)
+    app = SegdemoApp(workspace_dir, finetune_seconds=finetune_seconds, finetune_settings=finetune_settings,
+                     claim_minutes=claim_minutes)
     choices = app.models()
     labels: LabelSet = app.workspace().labels
     first_model = default_model(choices)
@@ -108,6 +111,9 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
                                             value="uncertainty", label="Queue order", show_label=False,
                                             container=False, elem_id="queue-strategy")
                         queue_info = gr.Markdown("", elem_id="queue-status", elem_classes="sd-note")
+                        author = gr.Textbox(label="Your name", placeholder="local", max_length=60,
+                                            info="recorded with each mask you save", elem_id="author-name")
+                        author_note = gr.Markdown("", elem_id="author-note", elem_classes="sd-note")
                     with gr.Column(scale=6, min_width=560, elem_id="editor-column"):
                         editor = gr.HTML("", html_template=ui.PAINTER_TEMPLATE, js_on_load=ui.PAINTER_JS,
                                          elem_id="editor", label="Editor", min_height=160,
@@ -119,6 +125,11 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
                         move_on = gr.Checkbox(True, label="Save moves on to the next queued image",
                                               elem_id="save-next", visible=False)
                         save_status = gr.Markdown("", elem_id="save-status", elem_classes="sd-status")
+                        with gr.Row(elem_id="conflict-choices"):
+                            keep_btn = gr.Button("Keep theirs", size="sm", visible=False, elem_id="keep-theirs-btn")
+                            mine_btn = gr.Button("Save mine", size="sm", variant="primary", visible=False,
+                                                 elem_id="save-mine-btn")
+                            theirs_btn = gr.Button("Open theirs", size="sm", visible=False, elem_id="open-theirs-btn")
                         learn_status = gr.Markdown("", elem_id="learn-status", elem_classes="sd-status")
                         with gr.Accordion("Confidence, mask and download", open=False, elem_id="views"):
                             overlay_out = gr.Image(label="View", type="filepath", format="png", interactive=False,
@@ -143,7 +154,8 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
                         with gr.Row():
                             cancel_import_btn = gr.Button("Cancel import", size="sm", elem_id="import-cancel-btn")
                             cancel_score_btn = gr.Button("Stop scoring", size="sm", elem_id="score-cancel-btn")
-                samples = gr.Dataframe(headers=["sample", "state", "queue #", "uncertainty"], interactive=False,
+                samples = gr.Dataframe(headers=["sample", "state", "queue #", "uncertainty", "saved by"],
+                                       interactive=False,
                                        max_height=260, elem_id="samples-table")
                 dataset_summary = gr.Markdown(elem_id="dataset-summary")
                 gallery = gr.Gallery(label="Saved samples (corrected mask over the image, classes outlined)",
@@ -153,6 +165,13 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
                 with gr.Row():
                     open_btn = gr.Button("Open in editor", elem_id="open-btn")
                     delete_btn = gr.Button("Delete selected", variant="stop", elem_id="delete-btn")
+                with gr.Accordion("History of the selected sample", open=False, elem_id="history"):
+                    history = gr.Dataframe(headers=["revision", "saved by", "saved", "pixels corrected", "note"],
+                                           interactive=False, max_height=220, elem_id="history-table")
+                    with gr.Row(equal_height=True):
+                        revision_pick = gr.Dropdown([], label="Revision", elem_id="revision-select", scale=3)
+                        restore_btn = gr.Button("Restore as the newest revision", elem_id="restore-btn", scale=1)
+                    history_status = gr.Markdown("", elem_id="history-status")
                 with gr.Row(equal_height=True, elem_id="export-row"):
                     export_format = gr.Radio(["layout", "voc", "coco"], value="layout", label="Export format",
                                              elem_id="export-format", scale=2)
@@ -237,6 +256,24 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
                                api_description="Save the last segmented image of this session with a corrected "
                                                "mask (JSON made by segdemo.ui.painter_value); returns the status.")
         saved.then(app.refresh_view, session, [overlay_out, legend], show_progress="hidden", **private)
+        conflict_outputs = [keep_btn, mine_btn, theirs_btn]
+        saved.then(app.conflict_buttons, session, conflict_outputs, show_progress="hidden", **private)
+        mine = mine_btn.click(app.save_mine, [editor, session], [save_status, session], js=ui.SAVE_JS,
+                              concurrency_limit=2, concurrency_id="store", **private)
+        mine.then(app.conflict_buttons, session, conflict_outputs, show_progress="hidden", **private)
+        mine.then(app.refresh_view, session, [overlay_out, legend], show_progress="hidden", **private)
+        mine.then(app.learning_status, session, learn_status, show_progress="hidden", **private)
+        keep_btn.click(app.keep_theirs, session, [save_status, editor, session], **private).then(
+            app.conflict_buttons, session, conflict_outputs, show_progress="hidden", **private)
+        theirs = theirs_btn.click(app.open_theirs, session, [overlay_out, legend, status, session, tabs], **private)
+        theirs.success(app.editor_payload, session, editor, show_progress="hidden", **private)
+        theirs.success(app.image_panels, session, [image_in, save_status, overlay_out], show_progress="hidden",
+                       **private)
+        theirs.then(app.conflict_buttons, session, conflict_outputs, show_progress="hidden", **private)
+        demo.load(app.identify, session, [session, author], **private)
+        author.change(app.set_name, [author, session], [author_note, session], trigger_mode="always_last",
+                      show_progress="hidden", **private)
+        demo.unload(app.session_closed)
         saved.then(app.dataset_view, session, [gallery, dataset_summary, session], show_progress="hidden", **private)
 
         dataset_tab.select(app.dataset_view, session, [gallery, dataset_summary, session], **private)
@@ -246,7 +283,10 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
         next_outputs = [overlay_out, legend, status, editor, queue_info, image_in, save_status, session, tabs]
         queue_outputs = [queue_info, move_on]
         next_btn.click(app.next_image, [model, strategy, session], next_outputs, concurrency_id="inference",
-                       concurrency_limit=2, show_progress_on=editor, **private).then(
+                       concurrency_limit=2, show_progress_on=editor, api_name="next",
+                       api_description="Open the next queued image that no other window holds (it is held for "
+                                       "this session until saved, skipped or closed); returns the editor's "
+                                       "panels, the status names the sample.").then(
             app.queue_controls, [model, strategy, session], queue_outputs, show_progress="hidden", **private)
         learned = saved.then(app.learning_status, session, learn_status, concurrency_limit=None,
                              show_progress="hidden", **private)
@@ -268,7 +308,12 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
         def on_gallery_select(evt: gr.SelectData, state: Session):
             return app.select_sample(evt.index, state)
 
-        gallery.select(on_gallery_select, session, [selection, session], **private)
+        gallery.select(on_gallery_select, session, [selection, session], **private).then(
+            app.history_view, session, [history, revision_pick], show_progress="hidden", **private)
+        restore_btn.click(app.restore, [revision_pick, session], history_status, concurrency_id="store",
+                          **private).then(
+            app.history_view, session, [history, revision_pick], show_progress="hidden", **private).then(
+            app.dataset_view, session, [gallery, dataset_summary, session], show_progress="hidden", **private)
         opened = open_btn.click(app.open_sample, session, [overlay_out, legend, status, session, tabs], **private)
         opened.success(app.editor_payload, session, editor, show_progress="hidden", **private)
         opened.success(app.image_panels, session, [image_in, save_status, overlay_out], show_progress="hidden",
@@ -343,10 +388,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--auth", default=os.environ.get("SEGDEMO_AUTH"),
                         help="require a login, user:password (or set SEGDEMO_AUTH)")
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    parser.add_argument("--claim-minutes", type=float, default=None,
+                        help="how long Next's image stays held by a window that neither saves nor skips it "
+                             "(default 10)")
     parser.add_argument("--finetune-seconds", type=float, default=None,
                         help="default fine-tune budget in seconds (default 0 = automatic: 5 s per training "
                              "sample, 40-120 s)")
     args = parser.parse_args(argv)
+    if args.claim_minutes is not None and not args.claim_minutes > 0:
+        parser.error("--claim-minutes must be a positive number of minutes")
     try:
         auth = parse_auth(args.auth)
     except ValueError as err:
@@ -356,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
               "read and delete the saved samples. Pass --auth user:password or set SEGDEMO_AUTH.", file=sys.stderr)
     configure_threads()
     try:
-        demo = build_demo(args.workspace, finetune_seconds=args.finetune_seconds)
+        demo = build_demo(args.workspace, finetune_seconds=args.finetune_seconds, claim_minutes=args.claim_minutes)
     except StoreError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -7,9 +7,14 @@
             VOCdevkit/VOC2012/labels.json                     the label set (VOC readers ignore it)
     coco    annotations.json    images (file_name relative to images/), categories (id = class index + 1, from
                                 the label set), one annotation per class present in each image: compressed RLE
-                                ``{"size": [h, w], "counts": str}``, area, bbox, iscrowd 0; void is in none
+                                ``{"size": [h, w], "counts": str}``, area, bbox, iscrowd 0; void is in none;
+                                each image also names who saved its mask (``author``) and its ``revision``
             images/<id>.png     the images, lossless
-    layout  images/, masks/, predictions/, splits/{train,heldout,all}.txt, labels.json (``python -m segdemo train``)
+    layout  images/, masks/, predictions/, splits/{train,heldout,all}.txt, labels.json (``python -m segdemo train``),
+            meta/<id>.json (the sample's metadata: who saved the mask, its revision, the model that predicted it)
+
+VOC has no place for who saved a mask, so its export leaves the author out. Every format carries the latest
+revision of each mask.
 
 Unlabelled samples are left out. ``export(workspace, fmt, out)`` writes a zip when ``out`` ends in ``.zip``, else a
 folder; either appears whole (a zip by one atomic write, a folder by renaming a finished hidden sibling) or not at
@@ -85,7 +90,8 @@ def _bbox(binary: np.ndarray) -> list[float]:
 # -- the files of each format ------------------------------------------------------------------------------------
 
 
-def _png(path: Path) -> bytes:
+def _file_bytes(path: Path) -> bytes:
+    """A workspace file's bytes as they are (a PNG, or JSON metadata)."""
     return path.read_bytes()
 
 
@@ -108,7 +114,8 @@ def layout_files(workspace: Workspace) -> Iterator[tuple[str, bytes]]:
     yield LABELS_FILE, _labels_json(workspace.labels)
     for sample in samples:
         for folder in ("images", "masks", "predictions"):
-            yield f"{folder}/{sample.id}.png", _png(workspace.path(folder, f"{sample.id}.png"))
+            yield f"{folder}/{sample.id}.png", _file_bytes(workspace.path(folder, f"{sample.id}.png"))
+        yield f"meta/{sample.id}.json", _file_bytes(workspace.path("meta", f"{sample.id}.json"))
     for split in ("train", "heldout", "all"):
         yield f"splits/{split}.txt", _ids_text([s.id for s in samples if split == "all" or s.split == split])
 
@@ -118,7 +125,7 @@ def voc_files(workspace: Workspace) -> Iterator[tuple[str, bytes]]:
     for sample in samples:
         image = workspace.load_image(sample.id)
         yield f"{VOC_ROOT}/JPEGImages/{sample.id}.jpg", _jpeg(image)
-        yield f"{VOC_ROOT}/SegmentationClass/{sample.id}.png", _png(workspace.path("masks", f"{sample.id}.png"))
+        yield f"{VOC_ROOT}/SegmentationClass/{sample.id}.png", _file_bytes(workspace.path("masks", f"{sample.id}.png"))
     train = [s.id for s in samples if s.split == "train"]
     val = [s.id for s in samples if s.split == "heldout"]
     sets = f"{VOC_ROOT}/ImageSets/Segmentation"
@@ -133,9 +140,10 @@ def coco_files(workspace: Workspace) -> Iterator[tuple[str, bytes]]:
     images, annotations = [], []
     for number, sample in enumerate(workspace.list_samples(), 1):
         _, _, mask, _ = workspace.load_sample(sample.id)
-        yield f"images/{sample.id}.png", _png(workspace.path("images", f"{sample.id}.png"))
+        yield f"images/{sample.id}.png", _file_bytes(workspace.path("images", f"{sample.id}.png"))
         images.append({"id": number, "file_name": f"{sample.id}.png", "width": sample.width, "height": sample.height,
-                       "segdemo_id": sample.id, "split": sample.split})
+                       "segdemo_id": sample.id, "split": sample.split, "author": sample.author or "unknown",
+                       "revision": sample.mask_revision})
         for index in np.unique(mask).tolist():
             if index == labels.ignore_index:
                 continue

@@ -25,7 +25,7 @@ import numpy as np
 
 from segdemo.fileio import ImageError, open_image, to_rgb_array
 from segdemo.labels import CAMVID11, LABELS_FILE, LabelSet, check_mask, mask_from_image
-from segdemo.store import StoreError, Workspace, image_digest
+from segdemo.store import LOCAL_AUTHOR, StoreError, Workspace, image_digest
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 """Largest image file or zip entry read (bytes, uncompressed)."""
@@ -272,20 +272,22 @@ def _decode_mask(item: _Item, shape: tuple[int, int], labels: LabelSet) -> np.nd
 
 def import_paths(workspace: Workspace, paths: list[str | Path], *,
                  progress: Callable[[int, int, str], None] | None = None,
-                 cancel: threading.Event | None = None) -> ImportReport:
+                 cancel: threading.Event | None = None, author: str = LOCAL_AUTHOR) -> ImportReport:
     """Import image files, folders and zips into ``workspace``; report what was imported and what was skipped.
 
     ``progress(done, total, name)`` is called after each image; setting ``cancel`` stops after the current one
-    (what was imported stays). Samples are stored with the workspace's id rules and atomic writes.
+    (what was imported stays). Samples are stored with the workspace's id rules and atomic writes; imported masks
+    are saved as revisions by ``author``.
     """
     report = ImportReport()
     with ExitStack() as stack:
         items = list(_items(list(paths), report.skipped, stack))
-        return _import(workspace, items, report, progress, cancel)
+        return _import(workspace, items, report, progress, cancel, author)
 
 
 def _import(workspace: Workspace, items: list[_Item], report: ImportReport,
-            progress: Callable[[int, int, str], None] | None, cancel: threading.Event | None) -> ImportReport:
+            progress: Callable[[int, int, str], None] | None, cancel: threading.Event | None,
+            author: str) -> ImportReport:
     known = workspace.digests()
     seen: dict[str, str] = {}
     for done, item in enumerate(items, 1):
@@ -303,7 +305,7 @@ def _import(workspace: Workspace, items: list[_Item], report: ImportReport,
             if item.read_mask is not None:
                 mask = _decode_mask(item, image.shape[:2], workspace.labels)
                 meta = workspace.save_sample(image, mask, mask, model=IMPORTED, weights_version="", source_name=source,
-                                             update_splits=False)
+                                             update_splits=False, author=author)
                 report.corrected.append(meta.id)
             else:
                 meta = workspace.add_unlabelled(image, source_name=source, digest=digest)

@@ -6,7 +6,10 @@
     ROOT/masks/<id>.png           the human-corrected mask (palette PNG, class indices, 255 = void)
     ROOT/painted/<id>.png         which pixels of the mask the person painted (1) and which the model or its
                                   fill-in from strokes gave (0); only for masks saved from the editor
-    ROOT/meta/<id>.json           state, model, weights version, times, pixels changed, split
+    ROOT/meta/<id>.json           state, model, weights version, times, pixels changed, split, revision, author
+    ROOT/revisions/<id>/<n>.png   every revision n = 1, 2, … of the sample's mask (the latest is also masks/<id>.png)
+    ROOT/revisions/<id>/<n>.json  who saved revision n, when, from which model, how many pixels they changed
+    ROOT/claims.json              which queued image each open editor holds (:mod:`segdemo.claims`)
     ROOT/splits/{train,heldout,all}.txt
     ROOT/checkpoints/<model>/vN.safetensors + vN.json, ROOT/checkpoints/live.json
 
@@ -15,6 +18,11 @@ prediction and mask, in the train or held-out split). Every write is atomic (tem
 file is written last, so a sample exists once its meta exists. Splits and the live pointer are rewritten under a
 file lock. Each sample's split is decided once, when it is first saved with a mask, and never changes. Opening a
 workspace deletes the temp files of writers that were killed mid-write (never one a live writer holds).
+
+Revisions: an editor opens a sample at a revision (:attr:`SampleMeta.mask_revision`; 0 before its first mask) and
+saves with ``expected_revision``; when someone saved a newer revision meanwhile the save raises
+:class:`RevisionConflict` and writes nothing. Every revision stays in ``revisions/``; the learners and exports read
+``masks/``, which is always the latest.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import threading
 import time
 from contextlib import contextmanager
@@ -44,8 +53,38 @@ UNLABELLED, CORRECTED = "unlabelled", "corrected"
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$")
 
 
+LOCAL_AUTHOR = "local"
+"""Who saved a revision when the app knows no name: no login and no name set in the page."""
+
+
 class StoreError(ValueError):
     """A request the workspace refuses; the message is meant for the user."""
+
+
+class RevisionConflict(StoreError):
+    """A save from an editor opened at an older revision than the stored one; ``stored`` is the newer sample's
+    meta (who saved it and when). Nothing was written."""
+
+    def __init__(self, stored: "SampleMeta", expected: int) -> None:
+        self.stored, self.expected = stored, expected
+        when = time.strftime("%H:%M:%S", time.localtime(stored.updated))
+        super().__init__(f"{stored.author or 'someone'} saved {stored.id} at {when} (revision "
+                         f"{stored.mask_revision}) after this editor opened it (revision {expected})")
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One saved version of a sample's mask: number ``n`` (1 = first), who saved it, when (epoch seconds), and
+    how many pixels differ from the model's prediction."""
+
+    n: int
+    author: str
+    saved: float
+    changed_pixels: int
+    model: str = ""
+    weights_version: str = ""
+    restored_from: int = 0
+    """The older revision this one restored (0: a correction saved from an editor, an import or the API)."""
 
 
 @dataclass
@@ -70,6 +109,15 @@ class SampleMeta:
     """Pixels of the mask the person painted by hand (-1: not recorded, e.g. a mask imported or sent by API)."""
     filled_pixels: int = -1
     """Pixels neither painted nor the model's prediction: the fill-in from strokes gave them (-1: not recorded)."""
+    revision: int = 0
+    """The number of the latest revision of the mask (0: none yet; a mask saved before revisions counts as 1)."""
+    author: str = ""
+    """Who saved the latest revision (the signed-in user, a name set in the page, or "local")."""
+
+    @property
+    def mask_revision(self) -> int:
+        """The revision an editor opening this sample starts from: 0 without a mask."""
+        return self.revision or int(self.labelled)
 
     @property
     def changed_fraction(self) -> float:
@@ -132,6 +180,10 @@ class Workspace:
         with self._thread_lock, self._file_lock:
             yield
 
+    def locked(self):
+        """The workspace lock, for a read-modify-write of a workspace file by another module (the claims)."""
+        return self._locked()
+
     def _remove_stale_temp_files(self) -> None:
         """Temp files left by a writer killed mid-write are never visible as samples; clear them."""
         sweep_stale_temp_files(self.root)
@@ -159,13 +211,16 @@ class Workspace:
 
     def save_sample(self, image: np.ndarray, prediction: np.ndarray, corrected: np.ndarray, *, model: str,
                     weights_version: str, source_name: str = "", sample_id: str | None = None,
-                    update_splits: bool = True, painted: np.ndarray | None = None) -> SampleMeta:
+                    update_splits: bool = True, painted: np.ndarray | None = None, author: str = LOCAL_AUTHOR,
+                    expected_revision: int | None = None, restored_from: int = 0) -> SampleMeta:
         """Store an image (RGB uint8 (H, W, 3)), the model's mask and the corrected mask (uint8 (H, W)), and which
         of its pixels the person painted (``painted`` bool (H, W), kept in ``painted/``; the others came from the
-        model or its fill-in).
+        model or its fill-in), as the sample's next revision, saved by ``author``.
 
-        A new or unlabelled sample gets its split now; re-saving a corrected id keeps its split and creation
-        time. ``update_splits=False`` (bulk imports) leaves the split files to one :meth:`write_splits` after.
+        ``expected_revision``: the revision the editor opened (0 for none); RevisionConflict, and nothing written,
+        when the stored one is newer. None saves over whatever is stored (imports, scripts). A new or unlabelled
+        sample gets its split now; re-saving a corrected id keeps its split and creation time.
+        ``update_splits=False`` (bulk imports) leaves the split files to one :meth:`write_splits` after.
         """
         if image is None or prediction is None:
             raise StoreError("nothing to save yet: segment an image first")
@@ -189,6 +244,9 @@ class Workspace:
         with self._locked():
             previous = self.sample_meta(sample_id)
             existing = previous if previous is not None and previous.labelled else None
+            stored_revision = existing.mask_revision if existing is not None else 0
+            if expected_revision is not None and stored_revision > expected_revision:
+                raise RevisionConflict(existing, expected_revision)
             if previous is not None and existing is None:  # an unlabelled sample gets its first mask (and split)
                 if (previous.height, previous.width) != (height, width):
                     raise StoreError(f"sample {sample_id!r} is {previous.width}x{previous.height}, "
@@ -204,15 +262,20 @@ class Workspace:
             meta = SampleMeta(id=sample_id, split=split, width=width, height=height, model=model,
                               weights_version=weights_version, created=created, updated=now,
                               changed_pixels=int((prediction != corrected).sum()), source_name=str(source_name)[:200],
-                              image_sha256=image_digest(image))
+                              image_sha256=image_digest(image), revision=stored_revision + 1,
+                              author=str(author or LOCAL_AUTHOR)[:80])
             if painted is not None:
                 meta.painted_pixels = int(painted.sum())
                 meta.filled_pixels = int(((prediction != corrected) & ~painted).sum())
             files = [self.path(folder, f"{sample_id}.png") for folder in ("images", "predictions", "masks")]
+            palette_mask = mask_to_palette_image(corrected, self.labels)
             try:
+                if existing is not None:
+                    self._keep_revision(existing)
+                self._write_revision(meta, palette_mask, restored_from)
                 atomic_save_image(files[0], Image.fromarray(image))
                 atomic_save_image(files[1], mask_to_palette_image(prediction, self.labels))
-                atomic_save_image(files[2], mask_to_palette_image(corrected, self.labels))
+                atomic_save_image(files[2], palette_mask)
                 painted_file = self.path("painted", f"{sample_id}.png")
                 if painted is not None:
                     atomic_save_image(painted_file, Image.fromarray(painted.astype(np.uint8)))
@@ -333,6 +396,72 @@ class Workspace:
         except FileNotFoundError:
             return None
 
+    # -- revisions ---------------------------------------------------------------------------------------------
+
+    def _revision_paths(self, sample_id: str, n: int) -> tuple[Path, Path]:
+        folder = self.path("revisions", self.check_id(sample_id))
+        return folder / f"{n}.png", folder / f"{n}.json"
+
+    def _write_revision(self, meta: SampleMeta, mask: Image.Image, restored_from: int = 0) -> None:
+        """Keep ``mask`` (a palette image) as revision ``meta.revision`` of ``meta.id``, with who saved it."""
+        png, record = self._revision_paths(meta.id, meta.revision)
+        atomic_save_image(png, mask)
+        revision = Revision(n=meta.revision, author=meta.author, saved=meta.updated,
+                            changed_pixels=meta.changed_pixels, model=meta.model,
+                            weights_version=meta.weights_version, restored_from=int(restored_from))
+        atomic_write_text(record, json.dumps(asdict(revision), indent=1) + "\n")
+
+    def _keep_revision(self, meta: SampleMeta) -> None:
+        """A mask saved before revisions were kept gets its revision file before a newer one replaces it."""
+        if not self._revision_paths(meta.id, meta.mask_revision)[1].is_file():
+            with Image.open(self.path("masks", f"{meta.id}.png")) as mask:
+                mask.load()
+                legacy = SampleMeta(**{**asdict(meta), "revision": meta.mask_revision,
+                                       "author": meta.author or "unknown"})
+                self._write_revision(legacy, mask)
+
+    def history(self, sample_id: str) -> list[Revision]:
+        """Every readable revision of the sample's mask, newest first ([] for an unlabelled sample); a sample
+        saved before revisions were kept lists its one mask as revision 1."""
+        meta = self.sample_meta(sample_id)
+        if meta is None:
+            raise StoreError(f"no sample {sample_id!r} in this workspace")
+        revisions = []
+        for n in range(meta.mask_revision, 0, -1):
+            try:
+                revisions.append(Revision(**json.loads(self._revision_paths(sample_id, n)[1].read_text())))
+            except FileNotFoundError:
+                if n == meta.mask_revision:
+                    revisions.append(Revision(n=n, author=meta.author or "unknown", saved=meta.updated,
+                                              changed_pixels=meta.changed_pixels, model=meta.model,
+                                              weights_version=meta.weights_version))
+            except (json.JSONDecodeError, TypeError, OSError):
+                continue
+        return revisions
+
+    def load_revision(self, sample_id: str, n: int) -> np.ndarray:
+        """The mask of revision ``n`` (uint8 (H, W), class indices, 255 = void)."""
+        meta = self.sample_meta(sample_id)
+        if meta is None or not 1 <= int(n) <= meta.mask_revision:
+            raise StoreError(f"sample {sample_id!r} has no revision {n}")
+        png = self._revision_paths(sample_id, int(n))[0]
+        if int(n) == meta.mask_revision and not png.is_file():
+            png = self.path("masks", f"{sample_id}.png")
+        try:
+            with Image.open(png) as mask:
+                return mask_from_image(mask)
+        except FileNotFoundError:
+            raise StoreError(f"revision {n} of {sample_id!r} is missing from the workspace") from None
+
+    def restore_revision(self, sample_id: str, n: int, *, author: str = LOCAL_AUTHOR) -> SampleMeta:
+        """Save revision ``n``'s mask again as the sample's newest revision (nothing is overwritten)."""
+        with self._locked():
+            image, prediction, _, meta = self.load_sample(sample_id)
+            mask = self.load_revision(sample_id, n)
+            return self.save_sample(image, prediction, mask, model=meta.model, weights_version=meta.weights_version,
+                                    source_name=meta.source_name, sample_id=sample_id, author=author,
+                                    expected_revision=meta.mask_revision, restored_from=int(n))
+
     def delete_sample(self, sample_id: str) -> None:
         with self._locked():
             if self.sample_meta(sample_id) is None:
@@ -340,6 +469,7 @@ class Workspace:
             self.path("meta", f"{sample_id}.json").unlink()
             for folder in ("images", "predictions", "masks", "painted"):
                 self.path(folder, f"{sample_id}.png").unlink(missing_ok=True)
+            shutil.rmtree(self.path("revisions", sample_id), ignore_errors=True)
             self._write_splits()
 
     def split_ids(self, split: str) -> list[str]:

@@ -66,10 +66,10 @@ def test_import_has_no_side_effects(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_build_demo_registers_only_predict_and_save_as_api(app_module, tmp_path):
+def test_build_demo_registers_only_predict_next_and_save_as_api(app_module, tmp_path):
     demo = app_module.build_demo(tmp_path / "ws", finetune_seconds=3)
     public = [fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"]
-    assert sorted(public) == ["predict", "save"]
+    assert sorted(public) == ["next", "predict", "save"]
     assert (tmp_path / "ws" / "labels.json").is_file()
     assert demo.segdemo_app.finetune_seconds == 3
     ids = {block.elem_id for block in demo.blocks.values() if getattr(block, "elem_id", None)}

@@ -3,8 +3,8 @@ re-opening a sample in the editor and deleting it. Import, the samples table and
 ``segdemo.web.labelling``.
 
 A mixin of the app's handler class: it uses ``self.workspace(session)``, ``self._view``, ``self._legend`` and
-``self._lock`` from :class:`segdemo.web.state.AppState`. Each handler takes plain values and a Session and returns
-what the UI shows.
+``self._lock`` from :class:`segdemo.web.state.AppState` and ``self.close_claim`` from the team handlers. Each
+handler takes plain values and a Session and returns what the UI shows.
 """
 
 from __future__ import annotations
@@ -70,25 +70,35 @@ class DatasetHandlers:
         created = datetime.fromtimestamp(meta.updated).strftime("%Y-%m-%d %H:%M")
         return (f"Selected **{meta.id}** · {meta.width}×{meta.height} · "
                 f"{'held-out' if meta.split == 'heldout' else 'train'} · {meta.changed_pixels:,} px corrected · "
-                f"predicted by {meta.model} {meta.weights_version} · saved {created}"), session
+                f"predicted by {meta.model} {meta.weights_version} · revision {meta.mask_revision} saved by "
+                f"{meta.author or 'unknown'} {created}"), session
 
     def open_sample(self, session: Session) -> tuple:
         """Load the selected sample into the editor → (overlay, legend, status, session, tab selection)."""
         if not session.selected:
             gr.Warning("Select a sample in the gallery first.")
             return gr.skip(), gr.skip(), gr.skip(), session, gr.skip()
+        return self.open_saved(session.selected, session)
+
+    def open_saved(self, sample_id: str, session: Session) -> tuple:
+        """Load a saved sample's latest revision into the editor → (overlay, legend, status, session, tab
+        selection); the tab's queue claim ends."""
         try:
-            image, prediction, corrected, meta = self.workspace(session).load_sample(session.selected)
+            image, prediction, corrected, meta = self.workspace(session).load_sample(sample_id)
         except (StoreError, OSError) as err:
             gr.Warning(str(err))
             return gr.skip(), gr.skip(), gr.skip(), session, gr.skip()
+        self.close_claim(session)
         session.image, session.prediction, session.corrected, session.confidence = image, prediction, corrected, None
         session.model, session.version, session.source_name = meta.model, meta.weights_version, meta.source_name
         session.sample_id, session.token, session.from_queue = meta.id, uuid.uuid4().hex, False
+        session.revision, session.conflict = meta.mask_revision, None
         if session.view == "Confidence":
             session.view = "Overlay"
-        status = (f"Re-opened **{session.image_name}** (sample {meta.id}, prediction by {meta.model} · "
-                  f"{meta.weights_version}); edit it in the editor and **Save** to update the same sample.")
+        saved = datetime.fromtimestamp(meta.updated).strftime("%H:%M:%S")
+        status = (f"Re-opened **{session.image_name}** (sample {meta.id}, revision {meta.mask_revision} saved by "
+                  f"{meta.author or 'unknown'} at {saved}, prediction by {meta.model} · {meta.weights_version}); "
+                  "edit it in the editor and **Save** to store the next revision of the same sample.")
         return (self._view(session), self._legend(session, f"Share of pixels · corrected mask of {meta.id}"),
                 status, session, gr.Tabs(selected="segment"))
 

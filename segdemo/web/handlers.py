@@ -4,7 +4,8 @@ Where each tab's handlers live: ``segment.py`` (Segment & correct: segment, edit
 ``strokes.py`` (the editor's fill-in from strokes),
 ``learning.py`` (the fast learner after each save), ``labelling.py`` (import, the queue, the smart tools,
 export), ``dataset.py`` (the saved-samples gallery),
-``finetune_tab.py`` (the job, results, versions) and ``workspaces.py`` (label sets and workspaces).
+``finetune_tab.py`` (the job, results, versions), ``workspaces.py`` (label sets and workspaces) and ``team.py``
+(several people on one workspace: names, queue claims, save conflicts, revision history).
 """
 
 from __future__ import annotations
@@ -19,26 +20,30 @@ from segdemo.web.learning import LearningHandlers
 from segdemo.web.segment import SegmentHandlers
 from segdemo.web.state import AppState
 from segdemo.web.strokes import StrokeHandlers
+from segdemo.web.team import TeamHandlers
 from segdemo.web.workspaces import WorkspaceHandlers
 
 DEFAULT_WORKSPACE = "workspace"
 
 
 class SegdemoApp(SegmentHandlers, StrokeHandlers, LearningHandlers, LabellingHandlers, DatasetHandlers,
-                 FinetuneHandlers, WorkspaceHandlers, AppState):
+                 FinetuneHandlers, WorkspaceHandlers, TeamHandlers, AppState):
     """Handlers for one workspace. Each takes plain values and a Session and returns what the UI shows.
 
     Opens (or creates) ``workspace_dir`` at once, so a bad path fails at start-up; raises StoreError then.
     ``finetune_seconds``: the budget the slider starts at (default ``SEGDEMO_FINETUNE_SECONDS`` or 0, automatic).
     ``learn_after_save``: run the fast learner after each Save (off only in tests that count versions).
+    ``claim_minutes``: how long a queued image stays held by a window that does nothing with it (default 10).
     """
 
     def __init__(self, workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_seconds: float | None = None,
-                 finetune_settings: FinetuneSettings | None = None, learn_after_save: bool = True) -> None:
+                 finetune_settings: FinetuneSettings | None = None, learn_after_save: bool = True,
+                 claim_minutes: float | None = None) -> None:
         AppState.__init__(self, workspace_dir)
         self.learn_after_save = learn_after_save
         self._init_labelling()
         self._init_strokes()
         self._init_dataset()
+        self._init_team(claim_minutes)
         self._init_finetune(finetune_seconds, finetune_settings)
         self.workspace()

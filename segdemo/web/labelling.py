@@ -2,8 +2,9 @@
 smart tools' server side (superpixels and doubtful pixels in the editor payload, GrabCut on request) and exports.
 
 A mixin of the app's handler class: it uses ``self.workspace(session)``, ``self.predictors``, ``self._view``,
-``self._legend`` and ``self._view_dir`` from :class:`segdemo.web.state.AppState` and ``self.editor_payload`` from
-the segment handlers. Each handler takes plain values and a Session and returns what the UI shows.
+``self._legend`` and ``self._view_dir`` from :class:`segdemo.web.state.AppState`, ``self.editor_payload`` from
+the segment handlers and the queue claims (``self.claim_next``, ``self.held_elsewhere``) from the team handlers.
+Each handler takes plain values and a Session and returns what the UI shows.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class LabellingHandlers:
         try:
             progress(0, desc="importing")
             labelled_before = len(workspace.split_ids("train"))
-            report = import_paths(workspace, paths, cancel=cancel,
+            report = import_paths(workspace, paths, cancel=cancel, author=self.author_name(session),
                                   progress=lambda done, total, name: progress(done / max(1, total),
                                                                               desc=f"importing {name}"))
         finally:
@@ -186,6 +187,9 @@ class LabellingHandlers:
                      "versions until they are scored again; unscored ones come last in import order)")
         if scorer is not None and scorer.running:
             text += f" · scoring… {scorer.state.done}/{scorer.state.total}"
+        elsewhere = len(self.held_elsewhere(workspace, session) & set(order))
+        if elsewhere:
+            text += f" · **{elsewhere} open in other windows**"
         return text
 
     def queue_controls(self, model: str, strategy: str, session) -> tuple:
@@ -201,9 +205,16 @@ class LabellingHandlers:
         order = [i for i in order if i != session.sample_id] or order
         if not order:
             return (gr.skip(),) * 4 + (self.EMPTY_QUEUE, gr.skip(), gr.skip(), session, gr.skip())
-        sample_id = order[0]
+        sample_id = self.claim_next(workspace, session, order)
+        if sample_id is None:
+            return (gr.skip(),) * 4 + (self.queue_status(model, strategy, session), gr.skip(),
+                                       f"All {ui.plural(len(order), 'queued image')} are open in other windows; "
+                                       "press **Next image** again when one is saved or skipped.",
+                                       session, gr.skip())
         meta = workspace.sample_meta(sample_id)
         try:
+            if meta is None:
+                raise StoreError(f"queued sample {sample_id} was deleted meanwhile")
             image = workspace.load_image(sample_id)
             with foreground():
                 predictor = self.predictors.get(workspace, model)
@@ -213,15 +224,18 @@ class LabellingHandlers:
                 ms = (time.perf_counter() - started) * 1000
                 segments = segments.result()
         except (StoreError, OSError, WeightsError, ValueError) as err:
+            self.claims(workspace).release(self.holder(session), sample_id)
             gr.Warning(str(err))
             return (gr.skip(),) * 7 + (session, gr.skip())
         session.image, session.prediction, session.corrected = image, prediction.mask, None
         session.confidence = prediction.confidence
         session.model, session.version, session.source_name = model, predictor.version, meta.source_name
         session.sample_id, session.token, session.from_queue = sample_id, uuid.uuid4().hex, True
+        session.revision, session.conflict = meta.mask_revision, None
         score = scores.get(sample_id)
         why = f"uncertainty {score:.3f}" if score is not None else "not scored yet"
-        status = (f"**Next: {session.image_name}** (queued sample {sample_id}, {why}; {len(order) - 1} more in the "
+        free = len(set(order) - self.held_elsewhere(workspace, session) - {sample_id})
+        status = (f"**Next: {session.image_name}** (queued sample {sample_id}, {why}; {free} more in the "
                   f"queue) · segmented by **{model} · {predictor.version}** in {ms:.0f} ms")
         self.ensure_scoring(workspace, model)
         box, save_status, _ = self.image_panels(session)
@@ -235,7 +249,8 @@ class LabellingHandlers:
         queue and more are queued; the Save status keeps the save's line and names the image opened. Otherwise
         changes nothing and says nothing (an uploaded image saved before an import stays in the editor)."""
         skip = (gr.skip(),) * 7 + (session, gr.skip())
-        if not move_on or not session.from_queue or session.corrected is None or not session.sample_id:
+        if (not move_on or not session.from_queue or session.corrected is None or not session.sample_id
+                or session.conflict is not None):
             return skip
         if not [i for i in self.queue(self.workspace(session), model, strategy)[0] if i != session.sample_id]:
             return skip
@@ -246,15 +261,21 @@ class LabellingHandlers:
         return tuple(outputs)
 
     def samples_table(self, model: str, strategy: str, session) -> list[list[str]]:
-        """One row per sample: id, state (unlabelled / corrected / held out), queue position, uncertainty."""
+        """One row per sample: id, state (unlabelled / open in another window / corrected / held out), queue
+        position, uncertainty, who saved the latest revision of its mask."""
         workspace = self.workspace(session)
         order, scores, _ = self.queue(workspace, model, strategy)
         position = {sample_id: index + 1 for index, sample_id in enumerate(order)}
+        elsewhere = self.held_elsewhere(workspace, session)
         rows = []
         for sample in workspace.list_all():
             state = "unlabelled" if not sample.labelled else ("held out" if sample.split == "heldout" else "corrected")
+            if sample.id in elsewhere:
+                state = "open in another window"
             score = scores.get(sample.id)
-            rows.append([sample.id, state, str(position.get(sample.id, "")), "" if score is None else f"{score:.3f}"])
+            author = (sample.author or "unknown") if sample.labelled else ""
+            rows.append([sample.id, state, str(position.get(sample.id, "")), "" if score is None else f"{score:.3f}",
+                         author])
         rows.sort(key=lambda r: (r[2] == "", int(r[2]) if r[2] else 0))
         return rows
 

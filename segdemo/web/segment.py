@@ -7,7 +7,8 @@ Open in editor) names it the same way (:attr:`Session.image_name`) in the Image 
 
 A mixin of the app's handler class: it uses ``self.workspace(session)``, ``self.predictors``, ``self._view`` and
 ``self._legend`` from :class:`segdemo.web.state.AppState`, ``self.smart_payload`` from the labelling handlers and
-``self.open_for_strokes`` from the stroke handlers.
+``self.open_for_strokes`` from the stroke handlers, and ``self.claims``, ``self.holder``, ``self.close_claim``,
+``self.opened_at`` and ``self.author_name`` from the team handlers.
 Each handler takes plain values and a Session and returns what the UI shows.
 """
 
@@ -28,9 +29,10 @@ from PIL import Image
 from segdemo import ui
 from segdemo.fileio import ImageError, atomic_write_bytes, read_rgb
 from segdemo.priority import foreground
-from segdemo.store import StoreError
+from segdemo.store import RevisionConflict, StoreError
 from segdemo.web.models import offered_models
 from segdemo.web.state import Session
+from segdemo.web.team import conflict_line
 from segdemo.weights import WeightsError
 
 VIEWS = ("Overlay", "Confidence", "Mask")
@@ -106,11 +108,15 @@ class SegmentHandlers:
         except ValueError as err:  # unknown model, image smaller than the model's minimum
             raise gr.Error(f"{name or 'This image'}: {err}", title="Cannot segment") from None
         same = session.image is not None and np.array_equal(session.image, rgb)
-        if not (same and session.sample_id):  # the same sample (e.g. a queued image) keeps its id and name
+        reopened = same and bool(session.sample_id)  # the same sample (e.g. a queued image) keeps its id, name,
+        if not reopened:  # claim and the revision its editor opened
             session.sample_id, session.source_name, session.from_queue = None, name, False
+        self.close_claim(session, keep=session.sample_id)
         session.image, session.prediction, session.corrected = rgb, prediction.mask, None
         session.confidence = prediction.confidence
         session.model, session.version, session.token = model, predictor.version, uuid.uuid4().hex
+        if not reopened:
+            self.opened_at(session)
         height, width = prediction.mask.shape
         note = ""
         if predictor.version == "untrained":
@@ -201,15 +207,23 @@ class SegmentHandlers:
             gr.Warning(str(err))
             return f"⚠ {err}", session
         mask = edit.mask
+        workspace = self.workspace(session)
         try:
-            meta = self.workspace(session).save_sample(
+            meta = workspace.save_sample(
                 session.image, session.prediction, mask, model=session.model, weights_version=session.version,
-                source_name=session.source_name, sample_id=session.sample_id, painted=edit.painted)
+                source_name=session.source_name, sample_id=session.sample_id, painted=edit.painted,
+                author=self.author_name(session), expected_revision=session.revision)
+        except RevisionConflict as conflict:
+            session.sample_id, session.conflict = conflict.stored.id, conflict.stored
+            gr.Warning(f"Not saved: {conflict}")
+            return conflict_line(conflict), session
         except (StoreError, OSError) as err:
             gr.Warning(f"Not saved: {err}")
             return f"⚠ Not saved: {err}", session
         session.sample_id, session.corrected = meta.id, mask
-        self.start_learning(self.workspace(session), session.model)
+        session.revision, session.conflict = meta.revision, None
+        self.claims(workspace).release(self.holder(session), meta.id)
+        self.start_learning(workspace, session.model)
         return self._saved_line(meta, session), session
 
     def _saved_line(self, meta, session: Session) -> str:

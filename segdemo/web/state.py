@@ -19,13 +19,17 @@ from PIL import Image
 from segdemo import ui
 from segdemo.labels import LabelSet
 from segdemo.models import list_models
-from segdemo.store import Workspace
+from segdemo.store import SampleMeta, Workspace
 from segdemo.web.models import ModelChoice, PredictorCache, model_catalogue
 
 @dataclass
 class Session:
     """What one browser tab is working on. ``token`` ties the editor's mask to the image it was drawn on;
-    ``from_queue``: the image was opened by Next image (so Save may move on to the next one)."""
+    ``from_queue``: the image was opened by Next image (so Save may move on to the next one); ``revision``: the
+    revision of the sample's mask the editor opened (0: none yet), which a Save must still find stored;
+    ``conflict``: the newer sample a refused Save found, until the person chooses what to keep. ``key`` names the
+    tab (Gradio's session hash, else made up) as the holder of its queue claim; ``user`` is the signed-in name and
+    ``author`` the name set in the page."""
 
     workspace: str = ""
     image: np.ndarray | None = None
@@ -42,6 +46,11 @@ class Session:
     view: str = "Overlay"
     gallery_ids: list[str] = field(default_factory=list)
     selected: str | None = None
+    revision: int = 0
+    conflict: SampleMeta | None = None
+    key: str = ""
+    user: str = ""
+    author: str = ""
 
     @property
     def image_name(self) -> str:

@@ -2,8 +2,8 @@
 creating a new workspace with typed classes beside the start-up one (``<workspace>-<name>``).
 
 A mixin of the app's handler class: it uses ``self.workspace(session)``, ``self.add_workspace`` and
-``self.workspace_dir`` from :class:`segdemo.web.state.AppState`. Each handler takes plain values and a Session and
-returns what the UI shows.
+``self.workspace_dir`` from :class:`segdemo.web.state.AppState` and ``self.close_claim`` from the team handlers.
+Each handler takes plain values and a Session and returns what the UI shows.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class WorkspaceHandlers:
         editor follow the labels."""
         session.image = session.prediction = session.corrected = session.confidence = None
         session.sample_id, session.token, session.selected, session.gallery_ids = None, "", None, []
-        session.from_queue = False
+        session.from_queue, session.revision, session.conflict = False, 0, None
         labels = self.workspace(session).labels
         info, table, dropdown = self.workspace_view(session)
         return (message, info, table, dropdown, ui.legend_html(labels), "", None, gr.Image(value=None, label="Image"),
@@ -71,6 +71,7 @@ class WorkspaceHandlers:
         if not path or path not in allowed:
             gr.Warning("Choose one of the listed workspaces.")
             return (gr.skip(),) * 10 + (session,)
+        self.close_claim(session)
         session.workspace = path
         return self._switched(session, f"Switched to `{path}`.")
 
@@ -92,6 +93,7 @@ class WorkspaceHandlers:
         except StoreError as err:
             gr.Warning(str(err))
             return (f"⚠ {err}",) + (gr.skip(),) * 9 + (session,)
+        self.close_claim(session)
         session.workspace = str(path)
         return self._switched(session, f"Created `{path}` with {labels.num_classes} classes and switched to it. "
                                        "The models' classifiers start untrained for these classes: correct a few "
