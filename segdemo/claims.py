@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Sequence
 
 from segdemo.fileio import atomic_write_text
-from segdemo.store import Workspace
+from segdemo.store import StoreError, Workspace
 
 IDLE_MINUTES = 10.0
 """How long a claim lasts without a touch (the app's ``--claim-minutes``)."""
@@ -97,9 +97,10 @@ class Claims:
         return {c.sample_id for c in self.all() if c.holder != holder}
 
     def claim_next(self, holder: str, author: str, order: Sequence[str]) -> str | None:
-        """The first of ``order`` (queued ids, best first) that nobody else holds, now held by ``holder`` → its id;
-        None when every one is held. An orphaned claim of ``author`` in ``order`` is resumed first. Whatever
-        ``holder`` held before is released."""
+        """The first of ``order`` (queued ids, best first) that nobody else holds and that has no mask yet, now held
+        by ``holder`` → its id; None when there is none. An orphaned claim of ``author`` in ``order`` is resumed
+        first. Whatever ``holder`` held before is released. The check and the claim happen under the workspace
+        lock that saves take too, so an image saved since ``order`` was read is never handed out."""
         with self.workspace.locked():
             claims = self._load()
             mine = {i for i, c in claims.items() if c.holder == holder}
@@ -107,13 +108,21 @@ class Claims:
                 del claims[sample_id]
             queued = [i for i in order if i not in mine] or list(order)
             resumable = [i for i in queued if i in claims and claims[i].author == author and claims[i].orphan]
-            free = [i for i in queued if i not in claims]
-            chosen = (resumable or free or [None])[0]
+            free = (i for i in queued if i not in claims)
+            chosen = next((i for i in [*resumable, *free] if self._unlabelled(i)), None)
             if chosen is not None:
                 now = time.time()
                 claims[chosen] = Claim(chosen, holder, author, _PROCESS, now, now)
             self._store(claims)
             return chosen
+
+    def _unlabelled(self, sample_id: str) -> bool:
+        """Still waiting for its first mask: ``order`` was read before the lock, and a save may have come since."""
+        try:
+            meta = self.workspace.sample_meta(sample_id)
+        except StoreError:
+            return False
+        return meta is not None and not meta.labelled
 
     def touch(self, holder: str) -> None:
         """``holder`` is still working on its image: its claim's idle time starts again."""

@@ -1,4 +1,5 @@
-"""The load benchmark as a check: concurrent segment + save with a fine-tune running loses nothing."""
+"""The load benchmarks as checks: concurrent segment + save with a fine-tune running loses nothing; a team of
+annotators on one queue labels each image once, through a kill -9 of the app."""
 
 import json
 import re
@@ -21,3 +22,14 @@ def test_concurrent_sessions_with_a_fine_tune_lose_nothing():
     assert summary["saves_acknowledged"] >= 3 and summary["requests_per_s"] > 0
     assert re.search(r" v\d+ (promoted|NOT promoted)", summary["finetune"]), summary["finetune"]  # the fast learner
     # writes versions after the saves too, so the job's number is not known beforehand
+
+
+@pytest.mark.slow
+def test_a_team_on_one_queue_labels_each_image_once_through_a_kill():
+    result = subprocess.run([sys.executable, "-m", "benchmarks.team", "--annotators", "3", "--images", "12",
+                             "--kill-after-saves", "5", "--json"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["handed_out_twice"] == 0 and summary["lost"] == 0 and summary["errors"] == 0, result.stdout
+    assert summary["labelled"] == 12 and summary["saves_acknowledged"] == 12
+    assert summary["claims_survived"] and summary["reconnects"] >= 1, result.stdout

@@ -52,6 +52,17 @@ def test_each_holder_is_handed_a_different_image_until_none_is_left(tmp_path):
     assert claims.claim_next("e", "local", ids) == handed[0]
 
 
+def test_an_image_saved_after_the_queue_was_read_is_not_handed_out(tmp_path):
+    """The race the load benchmark found: Next read the queue, another window saved its first image, then Next
+    claimed it (9 of 40 images were labelled twice)."""
+    workspace = Workspace(tmp_path)
+    ids = queued(workspace, 2)
+    truth = draw_scene(0, 48, 64)[1]
+    workspace.save_sample(workspace.load_image(ids[0]), truth, truth, model="m", weights_version="v",
+                          sample_id=ids[0])
+    assert Claims(workspace).claim_next("b", "local", ids) == ids[1]
+
+
 def test_a_claim_ends_after_the_idle_time_unless_touched(tmp_path):
     workspace = Workspace(tmp_path)
     ids = queued(workspace, 1)
