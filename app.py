@@ -365,14 +365,20 @@ def __getattr__(name: str) -> Any:
 # -- command line --------------------------------------------------------------------------------------------
 
 
-def parse_auth(value: str | None) -> tuple[str, str] | None:
-    """``user:password`` → (user, password); None when empty; ValueError when malformed."""
+def parse_auth(value: str | None) -> list[tuple[str, str]] | None:
+    """``user:password``, or several separated by commas (one login per person) → [(user, password), ...]; None
+    when empty; ValueError when malformed or a user is named twice."""
     if not value:
         return None
-    user, sep, password = value.partition(":")
-    if not sep or not user or not password:
-        raise ValueError("--auth / SEGDEMO_AUTH must look like user:password")
-    return user, password
+    logins = []
+    for pair in value.split(","):
+        user, sep, password = pair.strip().partition(":")
+        if not sep or not user or not password:
+            raise ValueError("--auth / SEGDEMO_AUTH must look like user:password (several: alice:pw1,bob:pw2)")
+        logins.append((user, password))
+    if len({user for user, _ in logins}) != len(logins):
+        raise ValueError("--auth / SEGDEMO_AUTH names a user twice")
+    return logins
 
 
 def is_loopback(host: str) -> bool:
@@ -386,7 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", default=os.environ.get("SEGDEMO_WORKSPACE", DEFAULT_WORKSPACE),
                         help="folder for saved corrections and fine-tuned versions (default ./workspace)")
     parser.add_argument("--auth", default=os.environ.get("SEGDEMO_AUTH"),
-                        help="require a login, user:password (or set SEGDEMO_AUTH)")
+                        help="require a login, user:password, or one per person: alice:pw1,bob:pw2 (or set "
+                             "SEGDEMO_AUTH); each save records the signed-in user")
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     parser.add_argument("--claim-minutes", type=float, default=None,
                         help="how long Next's image stays held by a window that neither saves nor skips it "

@@ -405,7 +405,10 @@ def test_finetune_runs_to_a_result(seg_app, tmp_path):
 
 
 def test_cli_helpers(app_module):
-    assert app_module.parse_auth("ann:secret") == ("ann", "secret")
+    assert app_module.parse_auth("ann:secret") == [("ann", "secret")]
+    assert app_module.parse_auth("ann:secret, bob:pw:with:colons") == [("ann", "secret"), ("bob", "pw:with:colons")]
+    with pytest.raises(ValueError):
+        app_module.parse_auth("ann:a,ann:b")
     assert app_module.parse_auth("") is None
     with pytest.raises(ValueError):
         app_module.parse_auth("nocolon")

@@ -252,3 +252,16 @@ def test_a_signed_in_name_wins_and_closing_a_tab_ends_its_claim(team):
     assert handlers.held_elsewhere(handlers.workspace(bob), bob) == {alice.sample_id}
     handlers.session_closed(Request())
     assert handlers.held_elsewhere(handlers.workspace(bob), bob) == set()
+
+
+def test_strokes_keep_a_claim_alive(team):
+    handlers, alice, bob = team
+    alice = handlers.next_image(MODEL, "order", alice)[7]
+    claims = handlers.claims(handlers.workspace(alice))
+    claims.idle_seconds = 1.0
+    time.sleep(0.7)
+    handlers.still_working(alice)  # what the fill-in request of a stroke on alice's image calls
+    time.sleep(0.7)  # 1.4 s after Next, 0.7 s after the stroke
+    assert handlers.held_elsewhere(handlers.workspace(bob), bob) == {alice.sample_id}
+    time.sleep(0.5)
+    assert handlers.held_elsewhere(handlers.workspace(bob), bob) == set()

@@ -2,8 +2,9 @@
 editor (by its token), prepared when the image opens, and the painter's ``fill_in`` call after each stroke.
 
 A mixin of the app's handler class: it uses ``self.workspace(session)`` and ``self.predictors`` from
-:class:`segdemo.web.state.AppState`; the segment handlers call :meth:`StrokeHandlers.open_for_strokes` when they
-build the editor's payload.
+:class:`segdemo.web.state.AppState` and ``self.still_working`` from the team handlers (a stroke keeps the tab's queue
+claim alive); the segment handlers call :meth:`StrokeHandlers.open_for_strokes` when they build the editor's
+payload.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class StrokeHandlers:
 
     def _init_strokes(self) -> None:
         self._fillers: OrderedDict[str, StrokeFiller] = OrderedDict()
+        self._filler_sessions: dict[str, Any] = {}
+        """token → the session that opened the image (whose claim a stroke keeps alive)."""
         self._fillers_lock = threading.Lock()
 
     def open_for_strokes(self, session, segments: np.ndarray | None = None) -> dict:
@@ -52,8 +55,9 @@ class StrokeHandlers:
                               hold=came_with_classes(workspace, session.model))
         with self._fillers_lock:
             self._fillers[session.token] = filler
+            self._filler_sessions[session.token] = session
             while len(self._fillers) > OPEN_FILLERS:
-                self._fillers.popitem(last=False)
+                self._filler_sessions.pop(self._fillers.popitem(last=False)[0], None)
         _PREPARE.submit(_prepare, filler)
         return {"fill": True, "cold": cold}
 
@@ -66,8 +70,10 @@ class StrokeHandlers:
             return {"error": "bad request"}
         with self._fillers_lock:
             filler = self._fillers.get(str(data.get("token", "")))
+            session = self._filler_sessions.get(str(data.get("token", "")))
         if filler is None:
             return {"error": "this image is no longer open for fill-in; open it again"}
+        self.still_working(session)
         try:
             serial = int(data.get("serial", 0))
             values, lengths = data["painted"]

@@ -11,6 +11,7 @@ shows.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from datetime import datetime
 
@@ -21,6 +22,8 @@ from segdemo.store import LOCAL_AUTHOR, RevisionConflict, StoreError, Workspace,
 from segdemo.web.state import Session
 
 NAME_LENGTH = 60
+TOUCH_EVERY = 30.0
+"""Strokes renew the tab's queue claim at most this often (seconds): each renewal rewrites the claims file."""
 
 
 def clean_name(name: str | None) -> str:
@@ -46,6 +49,8 @@ class TeamHandlers:
         self._claims: dict[str, Claims] = {}
         self._holders: dict[str, str] = {}
         """holder (tab) → root of the workspace it last claimed in, to release its claim when the tab closes."""
+        self._touched: dict[str, float] = {}
+        """holder → when a stroke last renewed its claim (monotonic seconds)."""
 
     # -- who -------------------------------------------------------------------------------------------------
 
@@ -88,6 +93,7 @@ class TeamHandlers:
         holder = str(getattr(request, "session_hash", "") or "")
         with self._lock:
             root = self._holders.pop(holder, None)
+            self._touched.pop(holder, None)
         if root is not None:
             try:
                 self.claims(self.workspace(Session(workspace=root))).release(holder)
@@ -102,6 +108,20 @@ class TeamHandlers:
         with self._lock:
             self._holders[holder] = str(workspace.root)
         return self.claims(workspace).claim_next(holder, self.author_name(session), order)
+
+    def still_working(self, session: Session | None) -> None:
+        """The tab painted on its image: its claim's idle time starts again (at most once per TOUCH_EVERY s)."""
+        if session is None or not session.key or not session.from_queue:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if now - self._touched.get(session.key, -TOUCH_EVERY) < TOUCH_EVERY:
+                return
+            self._touched[session.key] = now
+        try:
+            self.claims(self.workspace(session)).touch(session.key)
+        except (StoreError, OSError):
+            pass
 
     def held_elsewhere(self, workspace: Workspace, session: Session) -> set[str]:
         return self.claims(workspace).held_by_others(self.holder(session))
