@@ -25,9 +25,9 @@ from typing import Any
 import gradio as gr
 
 from segdemo import ui
-from segdemo.finetune import FinetuneSettings
 from segdemo.inference import configure_threads
 from segdemo.labels import LabelSet
+from segdemo.learning.finetune import FinetuneSettings
 from segdemo.queue import STRATEGIES
 from segdemo.store import StoreError
 from segdemo.web.handlers import DEFAULT_WORKSPACE, SegdemoApp

@@ -24,13 +24,13 @@ from pathlib import Path
 
 from segdemo.data import image_path, mask_path, read_mask, split_ids
 from segdemo.fileio import read_rgb
-from segdemo.finetune import FinetuneJob
-from segdemo.live import load_live
 from segdemo.inference import configure_threads
 from segdemo.labels import dataset_labels
-from segdemo.learner import FastLearner
+from segdemo.learning.finetune import FinetuneJob
+from segdemo.learning.learner import FastLearner
 from segdemo.priority import foreground
-from segdemo.session import evenly_spaced
+from segdemo.promotion.live import load_live
+from segdemo.picking import evenly_spaced
 from segdemo.store import Workspace
 
 

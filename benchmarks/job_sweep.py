@@ -20,13 +20,13 @@ from pathlib import Path
 
 from segdemo.cli import settings_from_pairs
 from segdemo.data import SegmentationDataset, split_ids
-from segdemo.finetune import FinetuneJob, FinetuneSettings
 from segdemo.inference import Predictor, configure_threads
 from segdemo.labels import dataset_labels
-from segdemo.live import load_live
+from segdemo.learning.finetune import FinetuneJob, FinetuneSettings
+from segdemo.learning.train import evaluate
 from segdemo.models import build_model
+from segdemo.promotion.live import load_live
 from segdemo.store import Workspace
-from segdemo.train import evaluate
 from segdemo.weights import WeightsEntry
 
 

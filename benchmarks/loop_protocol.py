@@ -26,8 +26,8 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from segdemo.finetune import FinetuneSettings
 from segdemo.inference import configure_threads
+from segdemo.learning.finetune import FinetuneSettings
 from segdemo.session import bench_loop
 
 VARIANTS = {

@@ -14,7 +14,7 @@ import json
 from segdemo.bench import bench_row, conv_ceiling_gflops
 from segdemo.data import SegmentationDataset
 from segdemo.inference import Predictor, configure_threads
-from segdemo.train import evaluate
+from segdemo.learning.train import evaluate
 from segdemo.weights import shipped_entries
 
 

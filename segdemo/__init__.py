@@ -5,15 +5,15 @@ The public API, re-exported from the modules that own it.
 
 from segdemo.data import SegmentationDataset, split_ids
 from segdemo.fileio import ImageError, read_rgb
-from segdemo.finetune import FinetuneJob, FinetuneSettings, JobBusy
-from segdemo.live import load_live
 from segdemo.inference import Prediction, Predictor
 from segdemo.labels import CAMVID11, LabelSet, colorize, dataset_labels, mask_to_palette_image, overlay
-from segdemo.learner import FastLearner, LearnerSettings, learn
+from segdemo.learning.finetune import FinetuneJob, FinetuneSettings, JobBusy
+from segdemo.learning.learner import FastLearner, LearnerSettings, learn
+from segdemo.learning.train import TrainConfig, evaluate, fit
 from segdemo.metrics import ConfusionMatrix
 from segdemo.models import build_model, list_models, register_model, shipped_weights
+from segdemo.promotion.live import load_live
 from segdemo.store import StoreError, Workspace
-from segdemo.train import TrainConfig, evaluate, fit
 from segdemo.weights import WeightsEntry, WeightsError, save_weights
 
 __all__ = [

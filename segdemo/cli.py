@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from segdemo.fileio import ImageError
-from segdemo.finetune import JobBusy
+from segdemo.learning.finetune import JobBusy
 from segdemo.weights import WeightsError
 
 
@@ -48,8 +48,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from segdemo.bench import count_gflops, count_params
     from segdemo.data import Augment, SegmentationDataset
     from segdemo.labels import dataset_labels
+    from segdemo.learning.train import TrainConfig, distributed_context, fit, machine_description, write_history
     from segdemo.models import build_model, get_spec
-    from segdemo.train import TrainConfig, distributed_context, fit, machine_description, write_history
     from segdemo.weights import WeightsEntry, save_weights, write_entry
 
     rank, world = distributed_context()
@@ -115,7 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_train_decoder(args: argparse.Namespace) -> int:
-    from segdemo.train_decoder import DecoderConfig, train_and_save
+    from segdemo.learning.train_decoder import DecoderConfig, train_and_save
 
     config = DecoderConfig(epochs=args.epochs, batch_size=args.batch_size, crop=tuple(args.crop), lr=args.lr,
                            seed=args.seed)
@@ -143,7 +143,7 @@ def _predictor(model: str, weights: str | None, base_size: int | None = None):
 def cmd_eval(args: argparse.Namespace) -> int:
     from segdemo.data import SegmentationDataset
     from segdemo.labels import dataset_labels
-    from segdemo.train import evaluate
+    from segdemo.learning.train import evaluate
 
     predictor = _predictor(args.model, args.weights, args.base_size)
     labels = dataset_labels(args.data)
@@ -226,8 +226,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from segdemo.finetune import FinetuneJob, FinetuneSettings, describe
     from segdemo.inference import configure_threads
+    from segdemo.learning.finetune import FinetuneJob, FinetuneSettings, describe
     from segdemo.store import Workspace
 
     configure_threads()
@@ -268,14 +268,14 @@ def settings_from_pairs(cls, pairs: list[str], option: str, **defaults):
 
 def learner_settings(pairs: list[str]):
     """``--learner KEY=VALUE`` pairs → LearnerSettings."""
-    from segdemo.learner import LearnerSettings
+    from segdemo.learning.learner import LearnerSettings
 
     return settings_from_pairs(LearnerSettings, pairs, "--learner")
 
 
 def finetune_settings(args: argparse.Namespace):
     """``--seconds``, ``--seed`` and ``--job KEY=VALUE`` pairs → FinetuneSettings."""
-    from segdemo.finetune import FinetuneSettings
+    from segdemo.learning.finetune import FinetuneSettings
 
     return settings_from_pairs(FinetuneSettings, args.job, "--job", seconds=args.seconds, seed=args.seed)
 
@@ -346,7 +346,7 @@ def cmd_bench_strokes(args: argparse.Namespace) -> int:
 
     from segdemo.clicker import bench_strokes
     from segdemo.inference import configure_threads
-    from segdemo.strokes import StrokeSettings
+    from segdemo.learning.strokes import StrokeSettings
 
     configure_threads()
     settings = settings_from_pairs(StrokeSettings, args.stroke, "--stroke")

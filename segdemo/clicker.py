@@ -7,7 +7,7 @@ superpixel brush at the editor's default size (:data:`segdemo.tools.BRUSH_SIZE`)
 pixels are right or after :data:`MAX_CLICKS` clicks; then it saves the ground truth.
 
 What the editor shows: with ``assist`` the painted pixels and, elsewhere, the fill-in of a
-:class:`segdemo.strokes.StrokeFiller` re-fitted after every click (nothing before two classes are painted when
+:class:`segdemo.learning.strokes.StrokeFiller` re-fitted after every click (nothing before two classes are painted when
 the live classifier learned nothing yet: void, all wrong); without it the live model's prediction plus the
 painted pixels, as the editor showed before the fill-in existed.
 """
@@ -23,13 +23,13 @@ import numpy as np
 
 from segdemo import tools
 from segdemo.data import image_path, mask_path, read_mask, split_ids
-from segdemo.evidence import came_with_classes
 from segdemo.fileio import read_rgb
 from segdemo.labels import dataset_labels
+from segdemo.learning.strokes import UNPAINTED, StrokeFiller, StrokeSettings
 from segdemo.metrics import pixel_error
+from segdemo.promotion.evidence import came_with_classes
 from segdemo.session import Person, session_images
 from segdemo.store import Workspace
-from segdemo.strokes import UNPAINTED, StrokeFiller, StrokeSettings
 
 MAX_CLICKS = 30
 TARGET = 0.95

@@ -109,7 +109,7 @@ class SegmentationDataset(Dataset):
 
     def add_unlabelled(self, images: list[np.ndarray]) -> None:
         """Append RGB uint8 images (H, W, 3) with an all-void mask: they add nothing to the cross-entropy, only
-        to a distillation term that acts on every pixel (see :func:`segdemo.train.fit`)."""
+        to a distillation term that acts on every pixel (see :func:`segdemo.learning.train.fit`)."""
         for image in images:
             self.images.append(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous())
             self.masks.append(torch.full(image.shape[:2], self.labels.ignore_index, dtype=torch.uint8))

@@ -19,6 +19,15 @@ def pixel_error(prediction: np.ndarray, target: np.ndarray, ignore_index: int = 
     return float((prediction[valid] != target[valid]).sum() / total) if total else 0.0
 
 
+def class_iou(matrix: np.ndarray) -> list[float | None]:
+    """Per-class IoU of a (K, K) confusion matrix (rows truth, columns prediction): TP / (truth + predicted − TP),
+    in [0, 1]; None for a class in neither. Every metric in segdemo that reads IoU from a matrix reads it here."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    true_positive = np.diag(matrix)
+    union = matrix.sum(1) + matrix.sum(0) - true_positive
+    return [float(tp / u) if u > 0 else None for tp, u in zip(true_positive, union)]
+
+
 def image_miou(prediction: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int = 255) -> float:
     """mIoU of one image in [0, 1]: IoU averaged over the classes in its non-void ground truth or prediction
     (1.0 when every pixel is void). Integer arrays of equal shape, values in 0..num_classes-1 or void."""
@@ -30,9 +39,7 @@ def image_miou(prediction: np.ndarray, target: np.ndarray, num_classes: int, ign
         return 1.0
     matrix = np.bincount(target[keep].astype(np.int64) * num_classes + prediction[keep].astype(np.int64),
                          minlength=num_classes * num_classes).reshape(num_classes, num_classes)
-    union = matrix.sum(0) + matrix.sum(1) - np.diag(matrix)
-    present = union > 0
-    return float((np.diag(matrix)[present] / union[present]).mean())
+    return float(np.mean([iou for iou in class_iou(matrix) if iou is not None]))
 
 
 @dataclass
@@ -70,10 +77,9 @@ class ConfusionMatrix:
         """
         matrix = self.matrix.astype(np.float64)
         true_positive = np.diag(matrix)
-        gt_count, pred_count = matrix.sum(1), matrix.sum(0)
-        union = gt_count + pred_count - true_positive
+        gt_count = matrix.sum(1)
         total = matrix.sum()
-        iou = [float(tp / u) if u > 0 else None for tp, u in zip(true_positive, union)]
+        iou = class_iou(matrix)
         recall = [float(tp / g) for tp, g in zip(true_positive, gt_count) if g > 0]
         names = list(names) if names is not None else [str(i) for i in range(self.num_classes)]
         present = [v for v in iou if v is not None]
@@ -84,3 +90,10 @@ class ConfusionMatrix:
             "per_class_iou": dict(zip(names, iou)),
             "pixels": int(total),
         }
+
+
+def matrix_metrics(matrix: np.ndarray, names: tuple[str, ...] | list[str], ignore_index: int = 255) -> dict:
+    """A (K, K) confusion matrix → :meth:`ConfusionMatrix.compute`'s metrics, plus ``matrix`` as nested lists."""
+    confusion = ConfusionMatrix(len(names), ignore_index)
+    confusion.matrix = np.asarray(matrix, dtype=np.int64)
+    return {**confusion.compute(names), "matrix": confusion.matrix.tolist()}

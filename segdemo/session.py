@@ -2,9 +2,9 @@
 
 The person has imported the images as a folder (unlabelled samples), works through them one at a time: the live
 model predicts, the person repaints what it got wrong (the error: share of non-void pixels) and saves the ground
-truth as the correction exactly as Save does; after each save the fast learner runs (:mod:`segdemo.learner`, as
+truth as the correction exactly as Save does; after each save the fast learner runs (:mod:`segdemo.learning.learner`, as
 the app runs it in the background), and every ``every`` saves the person presses Fine-tune (the whole-network
-job, :mod:`segdemo.finetune`). Both go live only through the guard.
+job, :mod:`segdemo.learning.finetune`). Both go live only through the guard.
 
 :func:`bench_session` reports the effort over a whole session; :func:`bench_loop` saves ``n`` corrections,
 presses the button once, and scores the live model on the split's other images after each stage.
@@ -22,28 +22,19 @@ import numpy as np
 
 from segdemo.data import SegmentationDataset, image_path, mask_path, read_mask, split_ids
 from segdemo.fileio import read_rgb
-from segdemo.finetune import FinetuneJob, FinetuneSettings, start_from
-from segdemo.live import LiveModel, load_live
 from segdemo.inference import Predictor
 from segdemo.labels import dataset_labels
-from segdemo.learner import FastLearner, LearnerSettings
+from segdemo.learning.finetune import FinetuneJob, FinetuneSettings, start_from
+from segdemo.learning.learner import FastLearner, LearnerSettings
+from segdemo.learning.train import evaluate
 from segdemo.metrics import pixel_error
 from segdemo.models import build_model
+from segdemo.picking import evenly_spaced
+from segdemo.promotion.live import LiveModel, load_live
 from segdemo.store import StoreError, Workspace
-from segdemo.train import evaluate
 from segdemo.weights import WeightsEntry
 
 ORDERS = ("sequential", "spread", "shuffled", "uncertainty")
-
-
-def evenly_spaced(ids: list[str], n: int) -> list[str]:
-    """``n`` ids spread over the sorted list: index round(i * (len - 1) / (n - 1)) for i = 0 … n-1."""
-    ordered = sorted(ids)
-    if n < 1 or n > len(ordered):
-        raise ValueError(f"cannot pick {n} of {len(ordered)} ids")
-    if n == 1:
-        return [ordered[0]]
-    return list(dict.fromkeys(ordered[round(i * (len(ordered) - 1) / (n - 1))] for i in range(n)))
 
 
 def pick_ids(ids: list[str], n: int, pick: str, start: int = 0) -> list[str]:

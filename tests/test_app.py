@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from segdemo import ui
-from segdemo.finetune import active_job
 from segdemo.labels import CAMVID11
+from segdemo.learning.finetune import active_job
 from tests.drawing import draw_scene
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -286,7 +286,7 @@ def test_dataset_list_open_delete_export(seg_app, tmp_path):
 
 def test_versions_and_rollback_change_the_next_segment(seg_app, tmp_path):
     """A promoted version is used by the next Segment and named in its status; rolling back switches again."""
-    from segdemo.live import load_live
+    from segdemo.promotion.live import load_live
     from segdemo.weights import save_weights
 
     workspace = seg_app.workspace()
@@ -321,7 +321,7 @@ def test_versions_and_rollback_change_the_next_segment(seg_app, tmp_path):
 
 
 def test_per_save_versions_fold_under_the_live_one_and_each_press_shows_its_figures(seg_app):
-    from segdemo.live import load_live
+    from segdemo.promotion.live import load_live
     from segdemo.weights import save_weights
 
     workspace = seg_app.workspace()
@@ -494,7 +494,7 @@ def save_drawn(seg_app, session, tmp_path, seeds) -> None:
 
 
 def test_finetune_says_beforehand_what_the_guard_can_decide(seg_app, tmp_path):
-    from segdemo.guard import MIN_IMAGES
+    from segdemo.promotion.guard import MIN_IMAGES
 
     session = seg_app.new_session()
     intro, button = seg_app.readiness(session)

@@ -6,7 +6,7 @@ import pickle
 import pytest
 import torch
 
-from segdemo.models.efficientnet import (EfficientNetLite0Encoder, IMAGENET_PACKAGE, imagenet_weights_path,
+from segdemo.models.encoders.efficientnet import (EfficientNetLite0Encoder, IMAGENET_PACKAGE, imagenet_weights_path,
                                          load_imagenet_encoder, read_tensor_file)
 
 

@@ -3,10 +3,11 @@ on, and how far a candidate moves the unlabelled images' predictions."""
 
 import numpy as np
 
-from segdemo.evidence import prediction_drift, recent_matrix, trained_classes
 from segdemo.inference import Predictor
 from segdemo.labels import LabelSet
 from segdemo.models import build_model
+from segdemo.promotion.evidence import prediction_drift, recent_matrix, trained_classes
+from segdemo.lru import LruCache
 from segdemo.store import Workspace
 from tests.drawing import ANIMALS, draw_animal, draw_scene
 
@@ -24,10 +25,9 @@ def test_recent_matrix_scores_the_prediction_made_before_the_save(tmp_path):
 
 
 def test_per_sample_matrices_kept_in_memory_are_bounded(tmp_path, monkeypatch):
-    from segdemo import evidence
+    from segdemo.promotion import evidence
 
-    monkeypatch.setattr(evidence, "SAMPLE_MATRICES_KEPT", 3)
-    monkeypatch.setattr(evidence, "_SAMPLE_MATRICES", evidence.OrderedDict())
+    monkeypatch.setattr(evidence, "_SAMPLE_MATRICES", LruCache(3))
     workspace = Workspace(tmp_path / "ws", labels=LABELS)
     for seed in range(5):
         image, truth = draw_animal(seed, 1)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from tests.drawing import draw_scene
-from segdemo.finetune import FinetuneJob, FinetuneSettings
-from segdemo.live import load_live
+from segdemo.learning.finetune import FinetuneJob, FinetuneSettings
+from segdemo.promotion.live import load_live
 from segdemo.store import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ SAVER = textwrap.dedent("""
 
 FINETUNER = textwrap.dedent("""
     import sys
-    from segdemo.finetune import FinetuneJob, FinetuneSettings
+    from segdemo.learning.finetune import FinetuneJob, FinetuneSettings
     from segdemo.store import Workspace
     job = FinetuneJob(Workspace(sys.argv[1]), "fcn8s_compact", FinetuneSettings(seconds=120, patience=10_000, crop=(64, 80),
                                                                                top_min_steps=10**6, top_max_steps=10**6))

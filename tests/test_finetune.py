@@ -7,13 +7,13 @@ import torch
 import pytest
 
 from tests.drawing import draw_scene, shared_dataset
-from segdemo.finetune import FinetuneJob, FinetuneSettings, JobBusy, active_job, blend_weights, describe
-from segdemo.live import load_live
-from segdemo.session import bench_loop
 from segdemo.data import SegmentationDataset
 from segdemo.labels import LabelSet
+from segdemo.learning.finetune import FinetuneJob, FinetuneSettings, JobBusy, active_job, blend_weights, describe
+from segdemo.learning.train import evaluate
+from segdemo.promotion.live import load_live
+from segdemo.session import bench_loop
 from segdemo.store import StoreError, Workspace
-from segdemo.train import evaluate
 
 MODEL = "fcn8s_compact"
 FAST = FinetuneSettings(seconds=3, crop=(64, 80), batch_size=2)

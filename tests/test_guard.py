@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from segdemo.guard import (CLEAR_GAIN, ERROR_TOLERANCE, FORGET_TOLERANCE, MAX_DRIFT, MIN_IMAGES, decide,
+from segdemo.promotion.guard import (CLEAR_GAIN, ERROR_TOLERANCE, FORGET_TOLERANCE, MAX_DRIFT, MIN_IMAGES, decide,
                            learning_classes, scores)
 
 NAMES = ("background", "cat", "dog")

@@ -12,12 +12,12 @@ import torch
 from safetensors.torch import load_file
 
 from tests.drawing import ANIMALS, draw_animal, draw_scene
-from segdemo.features import FeatureCache
-from segdemo.live import load_live
 from segdemo.labels import LabelSet
-from segdemo.learner import FastLearner, LearnerSettings, learn
+from segdemo.learning.features import FeatureCache
+from segdemo.learning.learner import FastLearner, LearnerSettings, learn
 from segdemo.metrics import ConfusionMatrix
 from segdemo.models import build_model
+from segdemo.promotion.live import load_live
 from segdemo.store import Workspace
 from segdemo.weights import WeightsEntry, WeightsError
 
@@ -99,8 +99,8 @@ def test_the_background_learner_answers_each_save(tmp_path):
 
 WRITER = """
 import sys
-from segdemo.features import FeatureCache
 from segdemo.inference import Predictor
+from segdemo.learning.features import FeatureCache
 from segdemo.store import Workspace
 workspace = Workspace(sys.argv[1])
 cache = FeatureCache(workspace, "fcn8s_compact", Predictor.from_weights("fcn8s_compact"), "k" * 64)

@@ -1,13 +1,13 @@
-"""segdemo.promotion: the one judge and the one publish every learner calls."""
+"""segdemo.promotion.judge: the one judge and the one publish every learner calls."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from segdemo.guard import MAX_DRIFT
 from segdemo.labels import LabelSet
-from segdemo.live import load_live
-from segdemo.promotion import judge, publish_version
+from segdemo.promotion.guard import MAX_DRIFT
+from segdemo.promotion.judge import judge, publish_version
+from segdemo.promotion.live import load_live
 from segdemo.store import SHIPPED, Workspace
 from segdemo.weights import save_weights
 from tests.drawing import ANIMALS

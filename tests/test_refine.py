@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from tests.drawing import draw_scene
-from segdemo.evidence import saved_matrix
-from segdemo.finetune import FinetuneJob, FinetuneSettings
-from segdemo.guard import MAX_DRIFT, decide
-from segdemo.live import load_live
+from segdemo.learning.finetune import FinetuneJob, FinetuneSettings
 from segdemo.models import build_model, shipped_weights
+from segdemo.promotion.evidence import saved_matrix
+from segdemo.promotion.guard import MAX_DRIFT, decide
+from segdemo.promotion.live import load_live
 from segdemo.store import Workspace
 from segdemo.web.models import offered_models
 
@@ -133,7 +133,7 @@ def test_drift_limits_only_a_classifier_that_came_with_the_workspaces_classes():
 
 
 def test_scale_augmentation_computes_features_at_other_sizes(tmp_path):
-    from segdemo.top_training import TopTrunk, trunk_entry
+    from segdemo.learning.top_training import TopTrunk, trunk_entry
 
     workspace = Workspace(tmp_path / "ws")
     fill(workspace, range(5))

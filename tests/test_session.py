@@ -2,7 +2,8 @@
 
 import pytest
 
-from segdemo.session import evenly_spaced, pick_ids, session_images
+from segdemo.picking import evenly_spaced
+from segdemo.session import pick_ids, session_images
 
 IDS = [f"img{i:03d}" for i in range(50)]
 

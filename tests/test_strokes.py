@@ -1,5 +1,5 @@
-"""The fill-in from strokes (segdemo.strokes), its server side (segdemo.web.strokes), what Save keeps of it, and the
-simulated person who clicks (segdemo.clicker), on images the tests draw."""
+"""The fill-in from strokes (segdemo.learning.strokes), its server side (segdemo.web.strokes), what Save keeps of
+it, and the simulated person who clicks (segdemo.clicker), on images the tests draw."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import torch
 from segdemo import tools, ui
 from segdemo.clicker import Editor, label_image, next_click
 from segdemo.labels import LabelSet
-from segdemo.live import load_live
+from segdemo.learning.strokes import UNPAINTED, StrokeFiller, snap_to_segments
+from segdemo.promotion.live import load_live
 from segdemo.store import Workspace
-from segdemo.strokes import UNPAINTED, StrokeFiller, snap_to_segments
 from segdemo.web.models import offered_models
 from tests.drawing import ANIMALS, draw_animal
 
@@ -188,7 +188,7 @@ def test_strokes_release_the_live_classes_they_paint_over():
     """The KL term to a held live prediction: a live class the person keeps painting over loses its hold (trust);
     a live classifier that is not held (one the workspace trained itself) has no term."""
     from segdemo.inference import Predictor
-    from segdemo.strokes import StrokeSettings
+    from segdemo.learning.strokes import StrokeSettings
 
     image, _ = draw_animal(12, CAT, 64, 96)
     predictor = Predictor.from_weights("fcn8s_lite0")

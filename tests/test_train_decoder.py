@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from segdemo.cli import main
-from segdemo.encoder_features import STRIDE, EncodedDataset, crop_maps, random_box
 from segdemo.labels import CAMVID11
+from segdemo.learning.encoder_features import STRIDE, EncodedDataset, crop_maps, random_box
+from segdemo.learning.train_decoder import DecoderConfig, evaluate_views, fit_decoder, shared_encoder
 from segdemo.models import build_model
-from segdemo.models.efficientnet import LITE_MEAN, LITE_STD, EfficientNetLite0Encoder
-from segdemo.train_decoder import DecoderConfig, evaluate_views, fit_decoder, shared_encoder
+from segdemo.models.encoders.efficientnet import LITE_MEAN, LITE_STD, EfficientNetLite0Encoder
 from segdemo.weights import WeightsEntry
 
 STRIDES = (2, 4, 8, 16, 32)

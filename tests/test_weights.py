@@ -13,8 +13,8 @@ from segdemo.data import BASE_SIZE
 from segdemo.fileio import sha256_file
 from segdemo.inference import Predictor
 from segdemo.labels import CAMVID11
-from segdemo.ui import street_scene
 from segdemo.models import build_model, list_models, shipped_weights
+from segdemo.ui import street_scene
 from segdemo.weights import WeightsEntry, WeightsError, save_weights, shipped_entries
 
 SHIPPED = sorted(shipped_entries())
@@ -123,7 +123,7 @@ class TestShippedWeights:
 
     def test_sane_on_real_camvid_frames(self, name):
         from segdemo.data import SegmentationDataset
-        from segdemo.train import evaluate
+        from segdemo.learning.train import evaluate
 
         root = shared_dataset("camvid")
         ids = (root / "splits" / "val.txt").read_text().split()[:4]
@@ -136,7 +136,7 @@ class TestShippedWeights:
 @pytest.mark.parametrize("name", SHIPPED)
 def test_val_numbers_reproduce(name):
     from segdemo.data import SegmentationDataset
-    from segdemo.train import evaluate
+    from segdemo.learning.train import evaluate
 
     root = shared_dataset("camvid")
     metrics = evaluate(Predictor.from_weights(name), SegmentationDataset.from_split(root, "val"))
@@ -167,7 +167,7 @@ def test_the_picker_shows_each_workspaces_own_figures(tmp_path):
     assert all("val mIoU" not in label and "not trained here yet" in label for label in labels)
     name = labels and model_catalogue(workspace=pets)[0].name
     (pets.checkpoint_dir(name)).mkdir(parents=True, exist_ok=True)
-    from segdemo.live import load_live
+    from segdemo.promotion.live import load_live
     from segdemo.weights import save_weights
 
     live = load_live(pets, name)

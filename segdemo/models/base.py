@@ -98,7 +98,7 @@ class SegmentationModel(nn.Module):
 
 
 class PretrainedEncoderMixin:
-    """For models whose ``self.encoder`` is the EfficientNet-Lite0 trunk (``models/efficientnet.py``)."""
+    """For models whose ``self.encoder`` is the EfficientNet-Lite0 trunk (``models/encoders/efficientnet.py``)."""
 
     encoder: nn.Module
 
@@ -106,7 +106,7 @@ class PretrainedEncoderMixin:
         return list(self.encoder.parameters())
 
     def load_imagenet(self) -> dict:
-        from segdemo.models.efficientnet import load_imagenet_encoder
+        from segdemo.models.encoders.efficientnet import load_imagenet_encoder
 
         return load_imagenet_encoder(self.encoder)
 
@@ -123,7 +123,7 @@ class SharedEncoderModel(PretrainedEncoderMixin, SegmentationModel):
 
     def __init__(self, *, decoder: Callable[[tuple[int, ...], int], nn.Module], num_classes: int, in_channels: int,
                  input_scale: float) -> None:
-        from segdemo.models.efficientnet import EfficientNetLite0Encoder
+        from segdemo.models.encoders.efficientnet import EfficientNetLite0Encoder
 
         super().__init__(num_classes=num_classes, in_channels=in_channels, stride=32, input_scale=input_scale)
         self.encoder = EfficientNetLite0Encoder(in_channels=in_channels, with_head=True)

@@ -17,9 +17,9 @@ import gradio as gr
 import pandas as pd
 
 from segdemo import ui
-from segdemo.finetune import FinetuneJob, FinetuneSettings, JobBusy, active_job
-from segdemo.guard import MIN_IMAGES
+from segdemo.learning.finetune import FinetuneJob, FinetuneSettings, JobBusy, active_job
 from segdemo.models import shipped_weights
+from segdemo.promotion.guard import MIN_IMAGES
 from segdemo.store import SHIPPED, StoreError
 from segdemo.web.state import Session
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from segdemo import tools, ui
 from segdemo.export import FORMATS, ExportError, zip_bytes
 from segdemo.fileio import atomic_write_bytes
 from segdemo.importer import describe, import_paths
+from segdemo.lru import LruCache
 from segdemo.priority import foreground
 from segdemo.queue import STRATEGIES, Scorer, load_scores, queue_order
 from segdemo.store import StoreError, Workspace
@@ -42,7 +42,7 @@ class LabellingHandlers:
     def _init_labelling(self) -> None:
         self._scorers: dict[str, Scorer] = {}
         self._imports: dict[str, threading.Event] = {}
-        self._opened: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._opened: LruCache[str, np.ndarray] = LruCache(EDITOR_MEMORY)
         self._labelling_lock = threading.Lock()
 
     # -- the editor's smart tools ------------------------------------------------------------------------------
@@ -50,10 +50,7 @@ class LabellingHandlers:
     def smart_payload(self, session, segments: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Superpixels (``segments`` when computed already) and doubtful-pixel outline for the session's image;
         remembers the image for GrabCut by the session's token."""
-        with self._labelling_lock:
-            self._opened[session.token] = session.image
-            while len(self._opened) > EDITOR_MEMORY:
-                self._opened.popitem(last=False)
+        self._opened.put(session.token, session.image)
         extra = {"segments": tools.superpixels(session.image) if segments is None else segments}
         if session.confidence is not None:
             extra["doubtful"] = tools.outline(tools.doubtful(session.confidence))
@@ -64,8 +61,7 @@ class LabellingHandlers:
         ``{"error": message}``. The token names an image opened in an editor; nothing else is reachable."""
         if not isinstance(data, dict):
             return {"error": "bad request"}
-        with self._labelling_lock:
-            image = self._opened.get(str(data.get("token", "")))
+        image = self._opened.get(str(data.get("token", "")))
         if image is None:
             return {"error": "this image is no longer open; open it again"}
         try:

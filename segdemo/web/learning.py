@@ -3,7 +3,7 @@ line under Save says what it did ("learned from 12 samples in 3.1 s — v7 live"
 
 from __future__ import annotations
 
-from segdemo.learner import FastLearner, learner_for
+from segdemo.learning.learner import FastLearner, learner_for
 from segdemo.store import Workspace
 from segdemo.web.state import Session
 

@@ -7,9 +7,9 @@ import threading
 from dataclasses import dataclass
 
 from segdemo.bench import count_model_params
-from segdemo.live import load_live
 from segdemo.inference import Predictor
 from segdemo.models import list_models, shipped_weights
+from segdemo.promotion.live import load_live
 from segdemo.store import SHIPPED, Workspace
 
 MODEL_PREFERENCE = ("fcn8s_lite0", "unet_lite0", "segnet_lite0", "unet_compact", "fcn8s_compact", "segnet_compact")

@@ -1,5 +1,5 @@
-"""The editor's fill-in from strokes, server side: one :class:`segdemo.strokes.StrokeFiller` per image open in an
-editor (by its token), prepared when the image opens, and the painter's ``fill_in`` call after each stroke.
+"""The editor's fill-in from strokes, server side: one :class:`segdemo.learning.strokes.StrokeFiller` per image open
+in an editor (by its token), prepared when the image opens, and the painter's ``fill_in`` call after each stroke.
 
 A mixin of the app's handler class: it uses ``self.workspace(session)`` and ``self.predictors`` from
 :class:`segdemo.web.state.AppState` and ``self.still_working`` from the team handlers (a stroke keeps the tab's queue
@@ -9,18 +9,17 @@ payload.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from segdemo import ui
-from segdemo.evidence import came_with_classes
+from segdemo.learning.strokes import StrokeFiller, supports
+from segdemo.lru import LruCache
 from segdemo.priority import foreground
+from segdemo.promotion.evidence import came_with_classes
 from segdemo.store import StoreError
-from segdemo.strokes import StrokeFiller, supports
 from segdemo.weights import WeightsError
 
 OPEN_FILLERS = 8
@@ -34,10 +33,8 @@ class StrokeHandlers:
     """The fill-in's server side (mixed into the app's handler class)."""
 
     def _init_strokes(self) -> None:
-        self._fillers: OrderedDict[str, StrokeFiller] = OrderedDict()
-        self._filler_sessions: dict[str, Any] = {}
-        """token → the session that opened the image (whose claim a stroke keeps alive)."""
-        self._fillers_lock = threading.Lock()
+        self._fillers: LruCache[str, tuple[StrokeFiller, Any]] = LruCache(OPEN_FILLERS)
+        """token → the image's filler and the session that opened it (whose claim a stroke keeps alive)."""
 
     def open_for_strokes(self, session, segments: np.ndarray | None = None) -> dict:
         """Make the fill-in ready for the session's image (its token; ``segments`` its superpixels) → what the
@@ -53,11 +50,7 @@ class StrokeHandlers:
         cold = predictor.new_head
         filler = StrokeFiller(predictor, session.image, cold=cold, segments=segments,
                               hold=came_with_classes(workspace, session.model))
-        with self._fillers_lock:
-            self._fillers[session.token] = filler
-            self._filler_sessions[session.token] = session
-            while len(self._fillers) > OPEN_FILLERS:
-                self._filler_sessions.pop(self._fillers.popitem(last=False)[0], None)
+        self._fillers.put(session.token, (filler, session))
         _PREPARE.submit(_prepare, filler)
         return {"fill": True, "cold": cold}
 
@@ -68,11 +61,10 @@ class StrokeHandlers:
         ``{"error": message}``."""
         if not isinstance(data, dict):
             return {"error": "bad request"}
-        with self._fillers_lock:
-            filler = self._fillers.get(str(data.get("token", "")))
-            session = self._filler_sessions.get(str(data.get("token", "")))
-        if filler is None:
+        opened = self._fillers.get(str(data.get("token", "")))
+        if opened is None:
             return {"error": "this image is no longer open for fill-in; open it again"}
+        filler, session = opened
         self.still_working(session)
         try:
             serial = int(data.get("serial", 0))

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from segdemo.metrics import class_iou
+
 MIN_IMAGES = 3
 """Fewer held-out images than this are too few to tell a refinement (no class being learned) from noise."""
 CLEAR_GAIN = 0.05
@@ -58,8 +60,7 @@ def scores(matrix: np.ndarray, classes: list[int] | None = None) -> dict:
     the truth or the prediction), ``error`` (share of pixels wrong), ``iou`` per class (None where absent)."""
     matrix = np.asarray(matrix, dtype=np.float64)
     true_positive = np.diag(matrix)
-    union = matrix.sum(0) + matrix.sum(1) - true_positive
-    iou = [float(tp / u) if u > 0 else None for tp, u in zip(true_positive, union)]
+    iou = class_iou(matrix)
     chosen = [c for c in range(len(iou)) if iou[c] is not None] if classes is None else classes
     values = [iou[c] if iou[c] is not None else 0.0 for c in chosen]
     total = matrix.sum()

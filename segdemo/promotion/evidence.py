@@ -7,15 +7,13 @@ live model did on what the user works on, pooled over the latest saves.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 import numpy as np
 
-from segdemo.guard import learning_classes
+from segdemo.lru import LruCache
 from segdemo.metrics import ConfusionMatrix
+from segdemo.picking import spread
+from segdemo.promotion.guard import learning_classes
 from segdemo.store import StoreError, Workspace
-from segdemo.top_training import spread
 from segdemo.weights import WeightsEntry, shipped_entries
 
 RECENT_SAMPLES = 5
@@ -23,8 +21,7 @@ RECENT_SAMPLES = 5
 
 SAMPLE_MATRICES_KEPT = 20_000
 """Per-sample matrices kept in memory, least recently used dropped first (11 classes: about 1 kB each)."""
-_SAMPLE_MATRICES: OrderedDict[tuple[str, str, float], np.ndarray] = OrderedDict()
-_SAMPLE_MATRICES_LOCK = threading.Lock()
+_SAMPLE_MATRICES: LruCache[tuple[str, str, float], np.ndarray] = LruCache(SAMPLE_MATRICES_KEPT)
 
 
 def _saved_order(workspace: Workspace) -> list:
@@ -40,10 +37,7 @@ def saved_matrix(workspace: Workspace, metas: list) -> np.ndarray:
     total = np.zeros((labels.num_classes, labels.num_classes), dtype=np.int64)
     for meta in metas:
         key = (str(workspace.root), meta.id, meta.updated)
-        with _SAMPLE_MATRICES_LOCK:
-            cached = _SAMPLE_MATRICES.get(key)
-            if cached is not None:
-                _SAMPLE_MATRICES.move_to_end(key)
+        cached = _SAMPLE_MATRICES.get(key)
         if cached is None:
             matrix = ConfusionMatrix(labels.num_classes, labels.ignore_index)
             try:
@@ -52,10 +46,7 @@ def saved_matrix(workspace: Workspace, metas: list) -> np.ndarray:
                 continue
             matrix.update(prediction, corrected)
             cached = matrix.matrix.astype(np.int64)
-            with _SAMPLE_MATRICES_LOCK:
-                _SAMPLE_MATRICES[key] = cached
-                while len(_SAMPLE_MATRICES) > SAMPLE_MATRICES_KEPT:
-                    _SAMPLE_MATRICES.popitem(last=False)
+            _SAMPLE_MATRICES.put(key, cached)
         total += cached
     return total
 
@@ -73,7 +64,7 @@ def record_matrix(workspace: Workspace, *, recent: int = RECENT_SAMPLES) -> np.n
 
 
 def learning_evidence(workspace: Workspace, trained: set[int] | None) -> list[int]:
-    """The classes being learned (:func:`segdemo.guard.learning_classes`) from the workspace's saves."""
+    """The classes being learned (:func:`segdemo.promotion.guard.learning_classes`) from the workspace's saves."""
     return learning_classes(recent_matrix(workspace), trained, record_matrix(workspace))
 
 

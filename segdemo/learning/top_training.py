@@ -1,8 +1,8 @@
 """Training a model's ``top`` on its frozen ``trunk``'s cached features: what both learners share.
 
-The fast learner (:mod:`segdemo.learner`, a few seconds after each Save) and the Fine-tune job's top path
-(:mod:`segdemo.refine`, longer, on a press) train only a model's top (see ``SegmentationModel.trunk``/``top``).
-The trunk's features of every workspace image are computed once and kept (:mod:`segdemo.features`); a step
+The fast learner (:mod:`segdemo.learning.learner`, a few seconds after each Save) and the Fine-tune job's top path
+(:mod:`segdemo.learning.refine`, longer, on a press) train only a model's top (see ``SegmentationModel.trunk``/``top``).
+The trunk's features of every workspace image are computed once and kept (:mod:`segdemo.learning.features`); a step
 trains on a random stride-aligned window of one corrected sample's features (or its mirror's), plus a KL term to
 a teacher's predictions on a window of an unlabelled image, which keeps what the teacher knew where no
 correction speaks.
@@ -19,9 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from segdemo.encoder_features import crop_maps, random_box
-from segdemo.features import FeatureCache, SampleFeatures
 from segdemo.inference import Predictor
+from segdemo.learning.encoder_features import crop_maps, random_box
+from segdemo.learning.features import FeatureCache, SampleFeatures
+from segdemo.lru import LruCache
 from segdemo.metrics import ConfusionMatrix
 from segdemo.models import SegmentationModel, build_model
 from segdemo.priority import pausable, wait_for_foreground
@@ -38,13 +39,15 @@ def trunk_entry(live) -> tuple[WeightsEntry, bool]:
     return live.entry, live.source == SHIPPED
 
 
-_TRUNK_DIGESTS: dict[str, str] = {}
+_TRUNK_DIGESTS: LruCache[str, str] = LruCache(256)
+"""Weights file sha256 → its trunk's digest (a version per save: 256 are about a day of labelling)."""
 
 
 def trunk_digest(entry: WeightsEntry) -> str:
     """sha256 of the tensors of ``entry``'s model outside its top (names and bytes): equal for two models whose
     trunks hold equal weights, whatever their tops. Remembered per weights file digest."""
-    if entry.sha256 not in _TRUNK_DIGESTS:
+    known = _TRUNK_DIGESTS.get(entry.sha256)
+    if known is None:
         model = build_model(entry.model, weights=entry)
         top = submodule_state(model, model.top_modules())
         digest = hashlib.sha256()
@@ -52,8 +55,9 @@ def trunk_digest(entry: WeightsEntry) -> str:
             if name not in top:
                 digest.update(name.encode())
                 digest.update(tensor.detach().contiguous().numpy().tobytes())
-        _TRUNK_DIGESTS[entry.sha256] = digest.hexdigest()
-    return _TRUNK_DIGESTS[entry.sha256]
+        known = digest.hexdigest()
+        _TRUNK_DIGESTS.put(entry.sha256, known)
+    return known
 
 
 def mask_target(mask: np.ndarray, features: SampleFeatures, mirror: bool) -> torch.Tensor:
@@ -89,12 +93,6 @@ def random_window(features: SampleFeatures, view: int, crop: int | None,
     window = (crop, crop) if crop else features.padded_size
     box = random_box(features.padded_size, window, rng)
     return crop_maps(features.views[view], features.padded_size, *box), box
-
-
-def spread(items: list, count: int) -> list:
-    """Up to ``count`` of ``items``, evenly spread over them."""
-    step = max(1.0, len(items) / max(count, 1))
-    return [items[int(i * step)] for i in range(min(count, len(items)))]
 
 
 class TopTrunk:

@@ -1,8 +1,8 @@
 """A dataset's features under the zoo's frozen shared encoder, computed once so decoders train without it.
 
 Every decoder in the zoo reads the same five EfficientNet-Lite0 feature maps (strides 2, 4, 8, 16, 32; see
-``models/efficientnet.py``). With the encoder frozen those maps never change, so they are computed once per image,
-for a few scales and the horizontal mirror, and a decoder's epoch costs only the decoder. One file per sample:
+``models/encoders/efficientnet.py``). With the encoder frozen those maps never change, so they are computed once per
+image, for a few scales and the horizontal mirror, and a decoder's epoch costs only the decoder. One file per sample:
 
     FOLDER/<sample id>.safetensors   float16 ``<scale>.<flip>.<tap>`` maps of the padded input, uint8
                                      ``<scale>.mask`` (the mask at the run size, padded with 255)

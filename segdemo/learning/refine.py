@@ -6,7 +6,7 @@ block of images just seen (see README, "The Fine-tune button"). The run
 
 1. starts from the trunk's own top (the shipped one; a new classifier for another label set), not from the live
    top the fast learner trained, so that it can be checked on samples it has not seen;
-2. trains on the training samples' cached features, windows and mirrors (:mod:`segdemo.top_training`), plus a
+2. trains on the training samples' cached features, windows and mirrors (:mod:`segdemo.learning.top_training`), plus a
    KL term to the *live* model on the workspace's unlabelled images: what the live model knows about images
    no correction speaks for (a block of cats must not undo what it learned of dogs) is kept;
 3. in two phases: first without the latest ``recent`` training samples, which it is then scored on against the
@@ -25,11 +25,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from segdemo.evidence import saved_matrix
-from segdemo.metrics import ConfusionMatrix
+from segdemo.learning.top_training import TopTrunk, train_top, trainable_top, trunk_entry
 from segdemo.models import SegmentationModel, build_model
+from segdemo.promotion.evidence import saved_matrix
 from segdemo.store import Workspace
-from segdemo.top_training import TopTrunk, train_top, trainable_top, trunk_entry
 from segdemo.weights import WeightsEntry
 
 
@@ -54,14 +53,6 @@ class TopRefinement:
     recent_after: np.ndarray
     drift: float | None
     unlabelled: int
-
-
-def matrix_metrics(matrix: np.ndarray, names: tuple[str, ...], ignore_index: int = 255) -> dict:
-    """A (K, K) confusion matrix → the metrics :func:`segdemo.train.evaluate` gives (miou, pixel_acc,
-    per_class_iou, ...) with ``matrix`` as nested lists."""
-    confusion = ConfusionMatrix(len(names), ignore_index)
-    confusion.matrix = np.asarray(matrix, dtype=np.int64)
-    return {**confusion.compute(names), "matrix": confusion.matrix.tolist()}
 
 
 def refine_top(workspace: Workspace, model_name: str, live, settings, *, should_stop: Callable[[], bool],

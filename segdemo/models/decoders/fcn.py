@@ -14,9 +14,9 @@ from torchvision.models import vgg16
 from torchvision.models._utils import IntermediateLayerGetter
 
 from segdemo.models.base import PretrainedEncoderMixin, SegmentationModel
-from segdemo.models.efficientnet import EfficientNetLite0Encoder
+from segdemo.models.encoders.efficientnet import EfficientNetLite0Encoder
+from segdemo.models.encoders.resnet import residual_stage, stem
 from segdemo.models.registry import register_model
-from segdemo.models.resnet import residual_stage, stem
 
 
 def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:

@@ -1,11 +1,11 @@
 """How a new version is judged and published: the one place every learner (the fast learner after a Save, the
 Fine-tune job's top path and its whole-network path) hands its candidate to.
 
-:func:`judge` gathers what the guard (:mod:`segdemo.guard`, pure policy) decides on besides the two pooled
-confusion matrices: the classes being learned (:mod:`segdemo.evidence`), whether the live classifier is untrained,
-and the drift limit, which applies only where the live classifier came with the workspace's classes
-(:func:`segdemo.evidence.came_with_classes`). :func:`publish_version` writes the candidate as the next version
-under the workspace lock and makes it live when the guard promoted it.
+:func:`judge` gathers what the guard (:mod:`segdemo.promotion.guard`, pure policy) decides on besides the two
+pooled confusion matrices: the classes being learned (:mod:`segdemo.promotion.evidence`), whether the live classifier
+is untrained, and the drift limit, which applies only where the live classifier came with the workspace's classes
+(:func:`segdemo.promotion.evidence.came_with_classes`). :func:`publish_version` writes the candidate as the next
+version under the workspace lock and makes it live when the guard promoted it.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from typing import Callable
 
 import numpy as np
 
-from segdemo.evidence import learning_evidence, trained_classes
-from segdemo.guard import MAX_DRIFT, Decision, decide
+from segdemo.promotion.evidence import learning_evidence, trained_classes
+from segdemo.promotion.guard import MAX_DRIFT, Decision, decide
 from segdemo.store import Workspace
 
 
 def judge(workspace: Workspace, model: str, live, before: np.ndarray, after: np.ndarray, *, images: int,
           drift: float | None = None, recent: int = 0) -> Decision:
-    """The guard's decision on a candidate of ``model`` against ``live`` (a :class:`segdemo.live.LiveModel`):
+    """The guard's decision on a candidate of ``model`` against ``live`` (a :class:`segdemo.promotion.live.LiveModel`):
     ``before`` and ``after`` the (K, K) confusion matrices of the live model and the candidate pooled over
     ``images`` evidence images (``recent`` of them latest saves scored test-then-train); ``drift`` the share of
     unlabelled pixels the candidate changes (None: not measured)."""

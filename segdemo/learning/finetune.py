@@ -1,11 +1,12 @@
 """Fine-tune the live model of a workspace on its corrected samples, in the background, with proof.
 
 With fewer training samples than ``FinetuneSettings.encoder_after`` the job trains the model's top on cached
-features (:mod:`segdemo.refine`), judged on the held-out samples and on the latest saves it was not trained on;
-from then on it trains the whole network on the ``train`` samples, judged on the held-out samples (by then a
+features (:mod:`segdemo.learning.refine`), judged on the held-out samples and on the latest saves it was not trained
+on; from then on it trains the whole network on the ``train`` samples, judged on the held-out samples (by then a
 fifth of the samples). Either way it writes a new version ``checkpoints/<model>/vN`` and promotes it only if the
-guard says so, through the judge and publish every learner calls (:mod:`segdemo.promotion`). One job runs per workspace at a time; segmentation is untouched while it runs.
-The fast learner (:mod:`segdemo.learner`) updates only the model's top after each save and waits for the job.
+guard says so, through the judge and publish every learner calls (:mod:`segdemo.promotion.judge`). One job runs per
+workspace at a time; segmentation is untouched while it runs. The fast learner (:mod:`segdemo.learning.learner`)
+updates only the model's top after each save and waits for the job.
 """
 
 from __future__ import annotations
@@ -21,17 +22,18 @@ import torch
 from filelock import FileLock, Timeout
 
 from segdemo.data import BASE_SIZE, Augment, SegmentationDataset
-from segdemo.evidence import came_with_classes, prediction_drift
-from segdemo.guard import Decision
-from segdemo.live import LiveModel, load_live
 from segdemo.inference import Predictor
-from segdemo.models.fuse import fold_batchnorm
+from segdemo.learning.refine import refine_top
+from segdemo.learning.train import TrainConfig, cpu_has_native_bf16, evaluate, fit, machine_description
+from segdemo.metrics import matrix_metrics
 from segdemo.models import SegmentationModel, build_model
-from segdemo.promotion import judge, publish_version
-from segdemo.refine import matrix_metrics, refine_top
-from segdemo.top_training import spread
+from segdemo.models.fuse import fold_batchnorm
+from segdemo.picking import spread
+from segdemo.promotion.evidence import came_with_classes, prediction_drift
+from segdemo.promotion.guard import Decision
+from segdemo.promotion.judge import judge, publish_version
+from segdemo.promotion.live import LiveModel, load_live
 from segdemo.store import SHIPPED, StoreError, Workspace
-from segdemo.train import TrainConfig, cpu_has_native_bf16, evaluate, fit, machine_description
 from segdemo.weights import WeightsError, resolve_entry, save_partial_weights, save_weights
 
 
@@ -57,7 +59,7 @@ class FinetuneSettings:
     ``seconds`` None budgets ``seconds_per_sample`` per training sample, within ``min_seconds``..``max_seconds``
     (40 s up to 8 samples, 80 s for 16): more corrections get more steps.
 
-    The top path (fewer than ``encoder_after`` training samples; :mod:`segdemo.refine`) runs
+    The top path (fewer than ``encoder_after`` training samples; :mod:`segdemo.learning.refine`) runs
     ``top_steps_per_sample`` steps per training sample (within ``top_min_steps``..``top_max_steps``, cut short
     by the budget) on ``top_crop`` windows, at ``top_lr`` from a top that knows the classes (``top_new_lr`` from
     a new classifier), with ``top_distill`` x KL to the live model on ``unlabelled`` unlabelled images, on
@@ -243,7 +245,7 @@ class FinetuneJob:
         return self._finetune_whole(live, train_ids, heldout_ids)
 
     def _finetune_top(self, live: LiveModel, train_ids: list[str], heldout_ids: list[str]) -> FinetuneResult:
-        """The top path (:mod:`segdemo.refine`), judged on the held-out samples and the latest saves."""
+        """The top path (:mod:`segdemo.learning.refine`), judged on the held-out samples and the latest saves."""
         settings, workspace, labels = self.settings, self.workspace, self.workspace.labels
         live_name = "the shipped weights" if live.source == SHIPPED else live.source
         started = time.monotonic()

@@ -11,8 +11,8 @@ from torch import nn
 
 from segdemo.models.base import SegmentationModel, SharedEncoderModel
 from segdemo.models.blocks import conv_bn, separable_conv_bn_relu
+from segdemo.models.encoders.resnet import residual_stage, stem
 from segdemo.models.registry import register_model
-from segdemo.models.resnet import residual_stage, stem
 
 
 class EncoderStage(nn.Module):

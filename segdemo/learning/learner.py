@@ -2,19 +2,20 @@
 
 Only a model's ``top`` learns (on the shared Lite0 encoder: each family's whole decoder; on the compact models a
 last stage and the classifier; see each family's module); its ``trunk`` stays frozen, so the trunk's features of
-every image are computed once and kept (:mod:`segdemo.features`) and an update costs only the top's steps. A run
+every image are computed once and kept (:mod:`segdemo.learning.features`) and an update costs only the top's steps.
+A run
 
 1. starts from the live top (it keeps learning across saves) on the live model's trunk;
 2. trains it for ``seconds`` on the training samples' cached features and their mirrors (a share of the steps
    on the newest sample), plus, when the trunk's own classifier knows the workspace's classes, a KL term to that
    classifier's predictions on the workspace's unlabelled images (it keeps what the shipped model knew where no
-   correction speaks); the steps are :func:`segdemo.top_training.train_top`, shared with the Fine-tune job's top
-   path (:mod:`segdemo.refine`);
+   correction speaks); the steps are :func:`segdemo.learning.top_training.train_top`, shared with the Fine-tune
+   job's top path (:mod:`segdemo.learning.refine`);
 3. scores live and candidate on the held-out samples (pooled) and the unlabelled images (drift), and hands them
-   to the one judge every learner calls (:func:`segdemo.promotion.judge`: the guard with the test-then-train
+   to the one judge every learner calls (:func:`segdemo.promotion.judge.judge`: the guard with the test-then-train
    evidence of the recent saves);
 4. writes the candidate as a new version holding only the top's tensors over the trunk's weights, and makes it
-   live if the guard promotes it (:func:`segdemo.promotion.publish_version`).
+   live if the guard promotes it (:func:`segdemo.promotion.judge.publish_version`).
 
 :class:`FastLearner` runs this in a background thread, restarts when a newer save arrives, waits while a
 Fine-tune job runs in the workspace, and gives way to foreground work (:mod:`segdemo.priority`) between steps.
@@ -31,12 +32,13 @@ from typing import Callable
 
 import torch
 
-from segdemo.finetune import active_job
-from segdemo.guard import Decision
-from segdemo.live import load_live
-from segdemo.promotion import judge, publish_version
+from segdemo.learning.finetune import active_job
+from segdemo.learning.top_training import TopTrunk, train_top, trainable_top, trunk_entry
+from segdemo.picking import spread
+from segdemo.promotion.guard import Decision
+from segdemo.promotion.judge import judge, publish_version
+from segdemo.promotion.live import load_live
 from segdemo.store import SHIPPED, StoreError, Workspace
-from segdemo.top_training import TopTrunk, spread, train_top, trainable_top, trunk_entry
 from segdemo.weights import WeightsError, save_partial_weights, submodule_state
 
 

@@ -1,6 +1,6 @@
 """The feature cache: what a model's frozen trunk makes of each workspace image, computed once and kept.
 
-The fast learner (:mod:`segdemo.learner`) trains only a model's cheap ``top`` on the features its ``trunk``
+The fast learner (:mod:`segdemo.learning.learner`) trains only a model's cheap ``top`` on the features its ``trunk``
 gives (see ``SegmentationModel.trunk``); those do not change while the trunk does not, so they are computed once
 per image, at the scale the predictor feeds the model, for the image and its horizontal mirror, and stored as
 

@@ -84,8 +84,8 @@ class StrokeFiller:
     not held the fill-in gives each superpixel one class (:func:`snap_to_segments`: boundaries follow the image's
     edges, not the stride-8 grid; a held live prediction keeps its decoder's own boundaries, thin poles included);
     ``hold``: keep the live prediction where no stroke speaks (a KL term, see :meth:`_held`): for a live
-    classifier that came with the workspace's classes (:func:`segdemo.evidence.came_with_classes`, the rule the
-    guard's drift limit follows); one the workspace trained itself is not held.
+    classifier that came with the workspace's classes (:func:`segdemo.promotion.evidence.came_with_classes`, the
+    rule the guard's drift limit follows); one the workspace trained itself is not held.
     Thread-safe: re-fits run one at a time, newest first.
     """
 

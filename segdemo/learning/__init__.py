@@ -1,0 +1,13 @@
+"""How the models learn from corrections. Every learner trains a model's *top* (see :mod:`segdemo` for the words)
+and hands its candidate to :mod:`segdemo.promotion`, which judges and publishes it.
+
+- ``features``: the workspace's feature cache, a frozen encoder's maps per sample (safetensors, atomic, swept).
+- ``encoder_features``: a dataset's shared-encoder maps at a few scales and mirrors, for decoder training.
+- ``top_training``: a top trained on cached features, with the distillation term; shared by the learners.
+- ``learner``: the fast learner, after each Save (a background thread per workspace and model).
+- ``finetune``: the Fine-tune button's job (one per workspace: progress, cancel) and its whole-network path.
+- ``refine``: the job's top path (the top on cached features, distilled, judged on the latest saves).
+- ``train``: the whole-network training loop (the CLI's ``train`` and the job's whole path), checkpoints, DDP.
+- ``train_decoder``: a family's decoder trained offline on the frozen shared encoder.
+- ``strokes``: the editor's fill-in, a classifier re-fitted on one image's painted pixels (never published).
+"""
