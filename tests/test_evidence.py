@@ -3,6 +3,7 @@ on, and how far a candidate moves the unlabelled images' predictions."""
 
 import numpy as np
 
+from segdemo.corrections import Corrections
 from segdemo.inference import Predictor
 from segdemo.labels import LabelSet
 from segdemo.models import build_model
@@ -19,7 +20,7 @@ def test_recent_matrix_scores_the_prediction_made_before_the_save(tmp_path):
     for seed in range(7):
         image, truth = draw_animal(seed, 2)
         workspace.save_sample(image, np.zeros_like(truth), truth, model="m", weights_version="v", sample_id=f"d{seed}")
-    matrix = recent_matrix(workspace, samples=5)
+    matrix = recent_matrix(Corrections(workspace), samples=5)
     assert matrix.shape == (3, 3) and matrix[2, 2] == 0 and matrix[2, 0] > 0, "every dog pixel was called background"
     assert matrix.sum() == sum((workspace.load_masks(f"d{s}")[1] != 255).sum() for s in range(2, 7))
 
@@ -32,16 +33,18 @@ def test_per_sample_matrices_kept_in_memory_are_bounded(tmp_path, monkeypatch):
     for seed in range(5):
         image, truth = draw_animal(seed, 1)
         workspace.save_sample(image, np.zeros_like(truth), truth, model="m", weights_version="v", sample_id=f"c{seed}")
-    first = recent_matrix(workspace, samples=5)
+    first = recent_matrix(Corrections(workspace), samples=5)
     assert len(evidence._SAMPLE_MATRICES) == 3
-    assert np.array_equal(recent_matrix(workspace, samples=5), first), "an evicted sample is computed again"
+    again = recent_matrix(Corrections(workspace), samples=5)
+    assert np.array_equal(again, first), "an evicted sample is computed again"
 
 
 def test_trained_classes_follow_the_lineage_or_the_shipped_label_set(tmp_path):
     camvid = Workspace(tmp_path / "camvid")
-    assert trained_classes(camvid, "fcn8s_compact", None, new_head=False) is None, "shipped for these classes"
+    assert trained_classes(Corrections(camvid), "fcn8s_compact", None, new_head=False) is None, \
+        "shipped for these classes"
     animals = Workspace(tmp_path / "animals", labels=LABELS)
-    assert trained_classes(animals, "fcn8s_compact", None, new_head=True) == set()
+    assert trained_classes(Corrections(animals), "fcn8s_compact", None, new_head=True) == set()
 
 
 def test_drift_is_zero_for_the_same_model_and_counts_changed_pixels(tmp_path):

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tests.drawing import draw_scene
+from segdemo.corrections import Corrections
 from segdemo.learning.finetune import FinetuneJob, FinetuneSettings
 from segdemo.models import build_model, shipped_weights
 from segdemo.promotion.evidence import saved_matrix
@@ -50,7 +51,7 @@ def test_the_top_path_trains_only_the_top_and_is_judged_on_the_latest_saves(tmp_
     assert len(train) == 7 and result.recent_ids == entry.meta["recent_ids"]
     assert len(result.recent_ids) == 1 and result.recent_ids[0] == fill_order(workspace)[-1]
     recent_meta = [workspace.sample_meta(i) for i in result.recent_ids]
-    assert entry.meta["metrics"]["recent_before"]["matrix"] == saved_matrix(workspace, recent_meta).tolist(), \
+    assert entry.meta["metrics"]["recent_before"]["matrix"] == saved_matrix(Corrections(workspace), recent_meta).tolist(), \
         "the live side of the latest saves is what the live model predicted at save time"
     guard = entry.meta["guard"]
     assert guard["images"] == 3 + 1 and guard["recent"] == 1
@@ -139,9 +140,10 @@ def test_scale_augmentation_computes_features_at_other_sizes(tmp_path):
     fill(workspace, range(5))
     live = load_live(workspace, MODEL)
     trunk = TopTrunk(workspace, MODEL, trunk_entry(live)[0], live.model)
-    train = [s for s in workspace.list_samples() if s.split == "train"]
-    native, _ = trunk.training_data(train)
-    rescaled, targets = trunk.rescaled_data(train, (0.5, 1.0))
+    corrections = Corrections(workspace)
+    train = corrections.train
+    native, _ = trunk.training_data(train, corrections)
+    rescaled, targets = trunk.rescaled_data(train, (0.5, 1.0), corrections)
     assert sorted(rescaled) == sorted(f"{s.id}@0.5" for s in train), "scale 1 is the cached features"
     for s in train:
         half, full = rescaled[f"{s.id}@0.5"], native[s.id]

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from filelock import FileLock, Timeout
 
+from segdemo.corrections import Corrections
 from segdemo.data import BASE_SIZE, Augment, SegmentationDataset
 from segdemo.inference import Predictor
 from segdemo.learning.refine import refine_top
@@ -249,6 +250,7 @@ class FinetuneJob:
         settings, workspace, labels = self.settings, self.workspace, self.workspace.labels
         live_name = "the shipped weights" if live.source == SHIPPED else live.source
         started = time.monotonic()
+        corrections = Corrections(workspace)
 
         def on_step(step: int, loss: float, progress: float) -> None:
             self.state.losses.append((step, round(loss, 4)))
@@ -262,7 +264,7 @@ class FinetuneJob:
         torch.set_num_threads(settings.top_threads)
         try:
             refined = refine_top(workspace, self.model, live, settings, should_stop=self._cancel.is_set,
-                                 on_step=on_step, on_message=on_message)
+                                 on_step=on_step, on_message=on_message, corrections=corrections)
         finally:
             torch.set_num_threads(threads)
         seconds = time.monotonic() - started
@@ -278,7 +280,7 @@ class FinetuneJob:
         after_matrix = refined.heldout_after + refined.recent_after
         decision = judge(workspace, self.model, live, before_matrix, after_matrix,
                          images=len(heldout_ids) + len(refined.recent_ids), drift=refined.drift,
-                         recent=len(refined.recent_ids))
+                         recent=len(refined.recent_ids), corrections=corrections)
         before, after = metrics_of(before_matrix), metrics_of(after_matrix)
         metrics = {"heldout_before": heldout_before, "heldout": metrics_of(refined.heldout_after),
                    "recent_before": metrics_of(refined.recent_before), "recent": metrics_of(refined.recent_after),

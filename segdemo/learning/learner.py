@@ -32,6 +32,7 @@ from typing import Callable
 
 import torch
 
+from segdemo.corrections import Corrections
 from segdemo.learning.finetune import active_job
 from segdemo.learning.top_training import TopTrunk, train_top, trainable_top, trunk_entry
 from segdemo.picking import spread
@@ -132,13 +133,12 @@ def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_s
         if on_trunk is not None:
             on_trunk(trunk)
     live_name = "the shipped weights" if live.source == SHIPPED else live.source
-    samples = workspace.list_samples()
-    train = sorted((s for s in samples if s.labelled and s.split == "train"), key=lambda s: (s.updated, s.id))
-    heldout = [s.id for s in samples if s.labelled and s.split == "heldout"]
+    corrections = Corrections(workspace)
+    train, heldout = corrections.train, [s.id for s in corrections.heldout]
     if not train:
         return LearnResult(model, None, False, live_name, None, 0, 0, time.monotonic() - started, 0.0,
                            "nothing to learn yet: save a corrected sample")
-    features, targets = trunk.training_data(train)
+    features, targets = trunk.training_data(train, corrections)
     unlabelled = trunk.unlabelled(settings.unlabelled, settings.new_unlabelled_per_run) \
         if trunk.teacher is not None and settings.distill else {}
 
@@ -164,7 +164,7 @@ def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_s
     student.eval()
 
     judged = {i: unlabelled[i] for i in spread(list(unlabelled), settings.drift_images)}
-    decision = _judge(workspace, model, live, student, trunk, heldout, judged)
+    decision = _judge(corrections, model, live, student, trunk, heldout, judged)
     explanation = decision.explain(live_name)
 
     def write(path, version: str) -> None:
@@ -185,13 +185,13 @@ def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_s
 
 
 @torch.no_grad()
-def _judge(workspace: Workspace, model: str, live, student, trunk: TopTrunk, heldout: list[str],
+def _judge(corrections: Corrections, model: str, live, student, trunk: TopTrunk, heldout: list[str],
            unlabelled: dict) -> Decision:
     """The guard's decision on ``student``; the live model's predictions are remembered per live version."""
     memo = f"{live.version}:{live.entry.sha256 if live.entry else ''}"
-    return judge(workspace, model, live, trunk.confusion(live.model, heldout, memo=memo),
-                 trunk.confusion(student, heldout), images=len(heldout),
-                 drift=trunk.drift(live.model, student, unlabelled, memo=memo))
+    return judge(corrections.workspace, model, live, trunk.confusion(live.model, heldout, corrections, memo=memo),
+                 trunk.confusion(student, heldout, corrections), images=len(heldout),
+                 drift=trunk.drift(live.model, student, unlabelled, memo=memo), corrections=corrections)
 
 
 @dataclass

@@ -25,6 +25,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from segdemo.corrections import Corrections
 from segdemo.learning.top_training import TopTrunk, train_top, trainable_top, trunk_entry
 from segdemo.models import SegmentationModel, build_model
 from segdemo.promotion.evidence import saved_matrix
@@ -56,22 +57,23 @@ class TopRefinement:
 
 
 def refine_top(workspace: Workspace, model_name: str, live, settings, *, should_stop: Callable[[], bool],
-               on_step: Callable[[int, float, float], None], on_message: Callable[[str], None]) -> TopRefinement:
+               on_step: Callable[[int, float, float], None], on_message: Callable[[str], None],
+               corrections: Corrections | None = None) -> TopRefinement:
     """Run the top path for ``model_name`` whose live model is ``live`` (a LiveModel), with ``settings`` (a
-    FinetuneSettings); ``on_step(step, loss, progress)`` reports progress in [0, 1]. ``stopped`` is
+    FinetuneSettings) on the run's ``corrections`` (None: taken now); ``on_step(step, loss, progress)`` reports
+    progress in [0, 1]. ``stopped`` is
     "cancelled" when ``should_stop`` said so (the evidence is then empty), "time budget" when the budget cut
     the steps short, else ""."""
     labels = workspace.labels
     base, base_shipped = trunk_entry(live)
     on_message("reading the features of the corrected images")
     trunk = TopTrunk(workspace, model_name, base, live.model)
-    samples = workspace.list_samples()
-    train = sorted((s for s in samples if s.labelled and s.split == "train"), key=lambda s: (s.updated, s.id))
-    heldout = [s.id for s in samples if s.labelled and s.split == "heldout"]
-    features, targets = trunk.training_data(train)
+    corrections = corrections or Corrections(workspace)
+    train, heldout = corrections.train, [s.id for s in corrections.heldout]
+    features, targets = trunk.training_data(train, corrections)
     if any(scale != 1.0 for scale in settings.top_scales):
         on_message("computing the corrected images' features at other scales")
-        rescaled, rescaled_targets = trunk.rescaled_data(train, settings.top_scales)
+        rescaled, rescaled_targets = trunk.rescaled_data(train, settings.top_scales, corrections)
         features, targets = {**features, **rescaled}, {**targets, **rescaled_targets}
     teacher = None if live.new_head else copy.deepcopy(live.model).eval()
     unlabelled = trunk.unlabelled(settings.unlabelled, settings.unlabelled) if teacher is not None else {}
@@ -112,9 +114,8 @@ def refine_top(workspace: Workspace, model_name: str, live, settings, *, should_
     if stopped != "stopped" and recent:
         on_message(f"scoring it on the {len(recent)} latest samples it has not seen")
         student.eval()
-        recent_after = trunk.confusion(student, recent)
-        by_id = {s.id: s for s in train}
-        recent_before = saved_matrix(workspace, [by_id[i] for i in recent])
+        recent_after = trunk.confusion(student, recent, corrections)
+        recent_before = saved_matrix(corrections, [corrections.by_id[i] for i in recent])
         more, stopped_late = train_top(
             student, optimizer, choose=lambda: view(rng.choice(recent) if rng.random() < 0.5 else rng.choice(ids)),
             steps=total - first, deadline=started + budget, on_step=report(done), **common)
@@ -126,5 +127,6 @@ def refine_top(workspace: Workspace, model_name: str, live, settings, *, should_
     on_message("measuring the new version on the held-out samples and the unlabelled images")
     student.eval()
     return TopRefinement(student, base, base_shipped, done, stopped, lr, recent,
-                         trunk.confusion(live.model, heldout), trunk.confusion(student, heldout),
+                         trunk.confusion(live.model, heldout, corrections),
+                         trunk.confusion(student, heldout, corrections),
                          recent_before, recent_after, trunk.drift(live.model, student, unlabelled), len(unlabelled))

@@ -19,12 +19,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from segdemo.corrections import Corrections
 from segdemo.inference import Predictor
 from segdemo.learning.encoder_features import crop_maps, random_box
 from segdemo.learning.features import FeatureCache, SampleFeatures
 from segdemo.lru import LruCache
 from segdemo.metrics import ConfusionMatrix
 from segdemo.models import SegmentationModel, build_model
+from segdemo.picking import spread
 from segdemo.priority import pausable, wait_for_foreground
 from segdemo.store import SHIPPED, Workspace
 from segdemo.weights import WeightsEntry, WeightsError, submodule_state
@@ -121,23 +123,24 @@ class TopTrunk:
         """What identifies a trunk's features: the digest of its weights and the scale images are fed at."""
         return f"{trunk_digest(entry)}-{entry.base_size}"
 
-    def training_data(self, samples: list) -> tuple[dict[str, SampleFeatures], dict[str, list[torch.Tensor]]]:
+    def training_data(self, samples: list, corrections: Corrections) -> tuple[dict[str, SampleFeatures],
+                                                                               dict[str, list[torch.Tensor]]]:
         """Features (with mirrors) and [target, mirrored target] of ``samples`` (SampleMeta of labelled samples),
-        by id; targets are rebuilt only for samples saved again since."""
+        by id; targets are rebuilt (from the run's ``corrections``) only for samples saved again since."""
         features = {s.id: self.cache.get(s.id) for s in samples}
         for s in samples:
             if self.targets.get(s.id, (None,))[0] != s.updated:
-                mask = self.workspace.load_masks(s.id)[1]
+                mask = corrections.corrected(s.id)
                 self.targets[s.id] = (s.updated, [mask_target(mask, features[s.id], m) for m in (False, True)])
         return features, {s.id: self.targets[s.id][1] for s in samples}
 
-    def rescaled_data(self, samples: list, scales: tuple[float, ...]) -> tuple[dict[str, SampleFeatures],
-                                                                              dict[str, list[torch.Tensor]]]:
+    def rescaled_data(self, samples: list, scales: tuple[float, ...],
+                      corrections: Corrections) -> tuple[dict[str, SampleFeatures], dict[str, list[torch.Tensor]]]:
         """Like :meth:`training_data` at each of ``scales`` other than 1 (computed now, not cached), keyed
         ``"<id>@<scale>"``: scale augmentation for a longer run than a Save's update."""
         features, targets = {}, {}
         for s in samples:
-            image, mask = self.workspace.load_image(s.id), self.workspace.load_masks(s.id)[1]
+            image, mask = self.workspace.load_image(s.id), corrections.corrected(s.id)
             for scale in scales:
                 if scale != 1.0:
                     key = f"{s.id}@{scale:g}"
@@ -168,16 +171,17 @@ class TopTrunk:
         return self._memo[key]
 
     @torch.no_grad()
-    def confusion(self, model: SegmentationModel, ids: list[str], *, memo: str = "") -> np.ndarray:
-        """The (K, K) confusion matrix of ``model``'s top on the samples ``ids`` against their corrected masks
-        (``memo``: see :meth:`_remembered`)."""
+    def confusion(self, model: SegmentationModel, ids: list[str], corrections: Corrections, *,
+                  memo: str = "") -> np.ndarray:
+        """The (K, K) confusion matrix of ``model``'s top on the samples ``ids`` against their corrected masks in
+        ``corrections`` (``memo``: see :meth:`_remembered`)."""
         labels = self.workspace.labels
         matrix = ConfusionMatrix(labels.num_classes, labels.ignore_index)
         with pausable(*model.top_modules()):
             for sample_id in ids:
                 mask = self._remembered(memo, ("mask", sample_id),
                                         lambda: native_mask(model, self.cache.get(sample_id, mirrored=False)))
-                matrix.update(mask, self.workspace.load_masks(sample_id)[1])
+                matrix.update(mask, corrections.corrected(sample_id))
         return matrix.matrix
 
     @torch.no_grad()

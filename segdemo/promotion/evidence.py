@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from segdemo.corrections import Corrections
 from segdemo.lru import LruCache
 from segdemo.metrics import ConfusionMatrix
 from segdemo.picking import spread
 from segdemo.promotion.guard import learning_classes
-from segdemo.store import StoreError, Workspace
+from segdemo.store import SampleMeta, StoreError, Workspace
 from segdemo.weights import WeightsEntry, shipped_entries
 
 RECENT_SAMPLES = 5
@@ -24,48 +25,51 @@ SAMPLE_MATRICES_KEPT = 20_000
 _SAMPLE_MATRICES: LruCache[tuple[str, str, float], np.ndarray] = LruCache(SAMPLE_MATRICES_KEPT)
 
 
-def _saved_order(workspace: Workspace) -> list:
-    """The labelled samples' metadata, oldest save first."""
-    return sorted((s for s in workspace.list_samples() if s.labelled), key=lambda s: (s.updated, s.id))
+def sample_matrix(corrections: Corrections, meta: SampleMeta) -> np.ndarray | None:
+    """The (K, K) confusion matrix of one corrected sample (rows: the user's mask, columns: the model's prediction
+    at save time), computed once per save and kept while it is among the :data:`SAMPLE_MATRICES_KEPT` most
+    recently used; None when its masks cannot be read."""
+    workspace = corrections.workspace
+    key = (str(workspace.root), meta.id, meta.updated)
+    cached = _SAMPLE_MATRICES.get(key)
+    if cached is None:
+        labels = workspace.labels
+        matrix = ConfusionMatrix(labels.num_classes, labels.ignore_index)
+        try:
+            prediction, corrected = corrections.masks(meta.id)
+        except (StoreError, OSError, ValueError):
+            return None
+        matrix.update(prediction, corrected)
+        cached = matrix.matrix.astype(np.int64)
+        _SAMPLE_MATRICES.put(key, cached)
+    return cached
 
 
-def saved_matrix(workspace: Workspace, metas: list) -> np.ndarray:
-    """The (K, K) confusion matrix (rows: the user's mask, columns: the model's prediction at save time) summed
-    over the samples ``metas`` (SampleMeta); each sample's is computed once per save and kept while it is among
-    the :data:`SAMPLE_MATRICES_KEPT` most recently used."""
-    labels = workspace.labels
+def saved_matrix(corrections: Corrections, metas: list[SampleMeta]) -> np.ndarray:
+    """:func:`sample_matrix` summed over the samples ``metas``."""
+    labels = corrections.workspace.labels
     total = np.zeros((labels.num_classes, labels.num_classes), dtype=np.int64)
     for meta in metas:
-        key = (str(workspace.root), meta.id, meta.updated)
-        cached = _SAMPLE_MATRICES.get(key)
-        if cached is None:
-            matrix = ConfusionMatrix(labels.num_classes, labels.ignore_index)
-            try:
-                prediction, corrected, _ = workspace.load_masks(meta.id)
-            except (StoreError, OSError, ValueError):
-                continue
-            matrix.update(prediction, corrected)
-            cached = matrix.matrix.astype(np.int64)
-            _SAMPLE_MATRICES.put(key, cached)
-        total += cached
+        matrix = sample_matrix(corrections, meta)
+        if matrix is not None:
+            total += matrix
     return total
 
 
-def recent_matrix(workspace: Workspace, *, samples: int = RECENT_SAMPLES) -> np.ndarray:
+def recent_matrix(corrections: Corrections, *, samples: int = RECENT_SAMPLES) -> np.ndarray:
     """:func:`saved_matrix` over the latest ``samples`` corrected samples, whatever their split."""
-    return saved_matrix(workspace, _saved_order(workspace)[-samples:])
+    return saved_matrix(corrections, corrections.saved[-samples:])
 
 
-def record_matrix(workspace: Workspace, *, recent: int = RECENT_SAMPLES) -> np.ndarray:
+def record_matrix(corrections: Corrections, *, recent: int = RECENT_SAMPLES) -> np.ndarray:
     """:func:`saved_matrix` over the corrected samples older than the latest ``recent``: the live lineage's
     record."""
-    order = _saved_order(workspace)
-    return saved_matrix(workspace, order[:max(0, len(order) - recent)])
+    return saved_matrix(corrections, corrections.saved[:max(0, len(corrections.saved) - recent)])
 
 
-def learning_evidence(workspace: Workspace, trained: set[int] | None) -> list[int]:
+def learning_evidence(corrections: Corrections, trained: set[int] | None) -> list[int]:
     """The classes being learned (:func:`segdemo.promotion.guard.learning_classes`) from the workspace's saves."""
-    return learning_classes(recent_matrix(workspace), trained, record_matrix(workspace))
+    return learning_classes(recent_matrix(corrections), trained, record_matrix(corrections))
 
 
 def came_with_classes(workspace: Workspace, model: str) -> bool:
@@ -76,11 +80,13 @@ def came_with_classes(workspace: Workspace, model: str) -> bool:
     return shipped is not None and shipped.labels.same_classes(workspace.labels)
 
 
-def trained_classes(workspace: Workspace, model: str, entry: WeightsEntry | None, *,
+def trained_classes(corrections: Corrections, model: str, entry: WeightsEntry | None, *,
                     new_head: bool) -> set[int] | None:
     """Classes the live classifier of ``model`` (version ``entry``; None: shipped) was trained on. None means
     all of them: the shipped weights come with the workspace's label set. Otherwise the classes in the masks of
-    the samples its lineage trained on (``train_ids`` of each version); empty for an untrained classifier."""
+    the samples its lineage trained on (``train_ids`` of each version; read from their :func:`sample_matrix`);
+    empty for an untrained classifier."""
+    workspace = corrections.workspace
     if new_head:
         return set()
     if came_with_classes(workspace, model):
@@ -89,11 +95,10 @@ def trained_classes(workspace: Workspace, model: str, entry: WeightsEntry | None
     trained_ids = {sample_id for version in chain for sample_id in version.meta.get("train_ids", [])}
     classes: set[int] = set()
     for sample_id in sorted(trained_ids):
-        try:
-            mask = workspace.load_masks(sample_id)[1]
-        except (StoreError, OSError, ValueError):
-            continue
-        classes.update(int(c) for c in np.unique(mask) if c != workspace.labels.ignore_index)
+        meta = corrections.by_id.get(sample_id)
+        matrix = sample_matrix(corrections, meta) if meta is not None else None
+        if matrix is not None:
+            classes.update(int(c) for c in np.flatnonzero(matrix.sum(1)))
     return classes
 
 

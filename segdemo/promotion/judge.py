@@ -15,20 +15,23 @@ from typing import Callable
 
 import numpy as np
 
+from segdemo.corrections import Corrections
 from segdemo.promotion.evidence import learning_evidence, trained_classes
 from segdemo.promotion.guard import MAX_DRIFT, Decision, decide
 from segdemo.store import Workspace
 
 
 def judge(workspace: Workspace, model: str, live, before: np.ndarray, after: np.ndarray, *, images: int,
-          drift: float | None = None, recent: int = 0) -> Decision:
+          drift: float | None = None, recent: int = 0, corrections: Corrections | None = None) -> Decision:
     """The guard's decision on a candidate of ``model`` against ``live`` (a :class:`segdemo.promotion.live.LiveModel`):
     ``before`` and ``after`` the (K, K) confusion matrices of the live model and the candidate pooled over
     ``images`` evidence images (``recent`` of them latest saves scored test-then-train); ``drift`` the share of
-    unlabelled pixels the candidate changes (None: not measured)."""
-    trained = trained_classes(workspace, model, live.entry, new_head=live.new_head)
+    unlabelled pixels the candidate changes (None: not measured); ``corrections`` the run's snapshot of the
+    workspace's corrections (None: taken now)."""
+    corrections = corrections or Corrections(workspace)
+    trained = trained_classes(corrections, model, live.entry, new_head=live.new_head)
     return decide(before, after, images=images, names=workspace.labels.names,
-                  learning=learning_evidence(workspace, trained), drift=drift, untrained_head=live.new_head,
+                  learning=learning_evidence(corrections, trained), drift=drift, untrained_head=live.new_head,
                   recent=recent, drift_limit=MAX_DRIFT if trained is None else None)
 
 

@@ -301,7 +301,7 @@ def test_predict_api_with_gradio_client(serve, tmp_path):
     url, demo, workspace_dir = serve()
     client = gradio_client.Client(url, verbose=False)
     api = client.view_api(return_format="dict", print_info=False)
-    assert sorted(api["named_endpoints"]) == ["/predict", "/save"]
+    assert sorted(api["named_endpoints"]) == ["/next", "/predict", "/save"]
     path = write_image(tmp_path, 7)
     result = client.predict(gradio_client.handle_file(str(path)), MODEL, api_name="/predict")
     overlay_path, legend, status = result
