@@ -1,6 +1,19 @@
 """segdemo: semantic segmentation you can correct and fine-tune, in one process.
 
 The public API, re-exported from the modules that own it.
+
+The words for the parts of a model, used the same way everywhere:
+
+- **encoder**: the feature extractor at the bottom of a model (:mod:`segdemo.models.encoders`). The part a learner
+  keeps frozen and the feature cache holds is the model's ``trunk()``: for the offered models exactly the shared
+  EfficientNet-Lite0 encoder; for the compact ones the encoder and the decoder's early stages.
+- **decoder**: what turns the encoder's maps into per-pixel class scores (:mod:`segdemo.models.decoders`), one per
+  family.
+- **classifier**: the layer that outputs one channel per class; replaced (``reset_classifier``) when the label set
+  changes.
+- **top**: what a learner trains (``top_modules()``; ``top()`` runs it on cached maps): each offered family's
+  whole decoder, or a compact model's last stages and classifier.
+- **trunk**: the rest of the model below the top (``trunk()``), frozen while the top learns.
 """
 
 from segdemo.data import SegmentationDataset, split_ids
