@@ -10,7 +10,7 @@ SOURCES = sorted([*ROOT.joinpath("segdemo").rglob("*.py"), ROOT / "app.py", *ROO
 FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__"}
 FORBIDDEN_MODULES = {"pickle", "cPickle", "dill", "joblib", "marshal", "shelve"}
 FORBIDDEN_ATTRIBUTES = {("torch", "load"), ("torch", "save"), ("np", "load"), ("numpy", "load")}
-RESTRICTED_LOADER = ROOT / "segdemo" / "models" / "efficientnet.py"
+RESTRICTED_LOADER = ROOT / "segdemo" / "models" / "encoders" / "efficientnet.py"
 """The one file allowed to call ``torch.load``, and only with ``weights_only=True`` (the ImageNet ``.pth``)."""
 
 
