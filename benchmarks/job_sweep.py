@@ -6,7 +6,7 @@ model. Prints, per setting: the version's mIoU on the split's images the workspa
 live model's, and the guard's verdict. This is how the job's defaults were chosen (see README).
 
     python -m benchmarks.job_sweep --workspace runs/ws --model fcn8s_lite0 --data ../shared/data/pets3 \\
-        --split trainval --job "" "top_distill=0.3" "top_steps_per_sample=120"
+        --split trainval --job "" "top.distill=0.3" "top.steps_per_sample=120"
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from segdemo.cli import settings_from_pairs
+from segdemo.cli import job_settings
 from segdemo.data import SegmentationDataset, split_ids
 from segdemo.inference import Predictor, configure_threads
 from segdemo.labels import dataset_labels
-from segdemo.learning.finetune import FinetuneJob, FinetuneSettings
+from segdemo.learning.finetune import FinetuneJob
 from segdemo.learning.train import evaluate
 from segdemo.models import build_model
 from segdemo.promotion.live import load_live
@@ -48,7 +48,7 @@ def main() -> None:
     print(f"live model: mIoU {live:.4f} on {len(scored)} images")
     for setting in args.job:
         pairs = [p for p in setting.split(",") if p]
-        settings = settings_from_pairs(FinetuneSettings, pairs, "--job")
+        settings = job_settings(pairs)
         with tempfile.TemporaryDirectory(prefix="segdemo-sweep-") as scratch:
             copy = Path(scratch) / "ws"
             shutil.copytree(args.workspace, copy)

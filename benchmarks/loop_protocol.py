@@ -61,7 +61,7 @@ def run_loop(args: argparse.Namespace) -> None:
     configure_threads()
     rows = []
     for name in args.variants:
-        settings = replace(FinetuneSettings(), **VARIANTS[name])
+        settings = FinetuneSettings().with_values(VARIANTS[name])
         for pick in args.picks:
             for start in (args.starts if pick == "consecutive" else [0]):
                 for seed in args.seeds:

@@ -246,13 +246,10 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
-def settings_from_pairs(cls, pairs: list[str], option: str, **defaults):
-    """``KEY=VALUE`` pairs → an instance of the settings dataclass ``cls`` over ``defaults`` (numbers, None,
-    true/false and ``A:B:C`` tuples of numbers parsed); CommandError for unknown keys."""
-    from dataclasses import fields
-
-    known = {f.name for f in fields(cls)}
-    values = dict(defaults)
+def parse_pairs(pairs: list[str], option: str, known: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` pairs → {key: value} (numbers, None, true/false and ``A:B:C`` tuples of numbers parsed);
+    CommandError for a key not in ``known`` or an empty value."""
+    values = {}
     for pair in pairs or []:
         key, _, text = pair.partition("=")
         if key not in known or not text:
@@ -263,7 +260,15 @@ def settings_from_pairs(cls, pairs: list[str], option: str, **defaults):
             continue
         values[key] = lowered == "true" if lowered in ("true", "false") else None if lowered == "none" \
             else float(text) if "." in text or "e" in lowered else int(text)
-    return cls(**values)
+    return values
+
+
+def settings_from_pairs(cls, pairs: list[str], option: str, **defaults):
+    """``KEY=VALUE`` pairs (:func:`parse_pairs`) → an instance of the flat settings dataclass ``cls`` over
+    ``defaults``."""
+    from dataclasses import fields
+
+    return cls(**{**defaults, **parse_pairs(pairs, option, [f.name for f in fields(cls)])})
 
 
 def learner_settings(pairs: list[str]):
@@ -273,11 +278,25 @@ def learner_settings(pairs: list[str]):
     return settings_from_pairs(LearnerSettings, pairs, "--learner")
 
 
+def job_settings(pairs: list[str], option: str = "--job", **defaults):
+    """``KEY=VALUE`` pairs → FinetuneSettings over ``defaults``. Keys are ``FinetuneSettings.keys()``
+    (``seconds``, ``top.lr``, ``whole.lr``, ...); a key from before the split into paths (``top_lr``, ``lr``) is
+    taken as the key it became, which the error for an unknown key lists."""
+    from segdemo.learning.finetune import FinetuneSettings, current_key
+
+    values = {}
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        try:
+            values.update(parse_pairs([f"{current_key(key)}{sep}{text}"], option, FinetuneSettings.keys()))
+        except ValueError as err:
+            raise CommandError(f"{option} {pair!r}: {err}") from None
+    return FinetuneSettings(**defaults).with_values(values)
+
+
 def finetune_settings(args: argparse.Namespace):
     """``--seconds``, ``--seed`` and ``--job KEY=VALUE`` pairs → FinetuneSettings."""
-    from segdemo.learning.finetune import FinetuneSettings
-
-    return settings_from_pairs(FinetuneSettings, args.job, "--job", seconds=args.seconds, seed=args.seed)
+    return job_settings(args.job, seconds=args.seconds, seed=args.seed)
 
 
 def cmd_bench_loop(args: argparse.Namespace) -> int:
@@ -522,7 +541,8 @@ def build_parser() -> argparse.ArgumentParser:
     loop.add_argument("--learner", nargs="*", default=[], metavar="KEY=VALUE",
                       help="fast learner settings, e.g. seconds=2 continue_candidate=true")
     loop.add_argument("--job", nargs="*", default=[], metavar="KEY=VALUE",
-                      help="Fine-tune job settings, e.g. top_distill=0.5 encoder_after=0")
+                      help="Fine-tune job settings, e.g. top.distill=0.5 whole.lr=1e-3 encoder_after=0 "
+                      "(keys from before the split, such as top_distill or lr, still work)")
     loop.add_argument("--json", action="store_true")
     loop.set_defaults(run=cmd_bench_loop)
 
@@ -542,7 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
     session.add_argument("--seed", type=int, default=0, help="the fine-tunes' random seed")
     session.add_argument("--weights", default=None, help="start from this .safetensors instead of the shipped weights")
     session.add_argument("--job", nargs="*", default=[], metavar="KEY=VALUE",
-                      help="Fine-tune job settings, e.g. top_distill=0.5 encoder_after=0")
+                      help="Fine-tune job settings, e.g. top.distill=0.5 whole.lr=1e-3 encoder_after=0 "
+                      "(keys from before the split, such as top_distill or lr, still work)")
     session.add_argument("--json", action="store_true")
     session.set_defaults(run=cmd_bench_session)
 

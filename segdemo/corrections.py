@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-from segdemo.store import SampleMeta, StoreError, Workspace
+from segdemo.store import SampleMeta, Workspace
 
 
 class Corrections:

@@ -12,14 +12,11 @@ import torch.nn.functional as F
 
 from segdemo.data import BASE_SIZE, normalize
 from segdemo.fileio import read_rgb
+from segdemo.geometry import MIN_INPUT_SIZE, model_scale, scaled_size
 from segdemo.labels import CAMVID11, LabelSet
-from segdemo.models import MIN_INPUT_SIZE, SegmentationModel, build_model
+from segdemo.models import SegmentationModel, build_model
 from segdemo.models.fuse import fold_batchnorm
 from segdemo.weights import IMAGENET_MEAN, IMAGENET_STD, WeightsEntry, WeightsError, resolve_entry
-
-MAX_MODEL_SIDE = 1024
-"""Longest side (pixels) an image is given to the model at; masks always come back at native size."""
-
 
 def configure_threads() -> int:
     """Use every core the process may run on for intra-op work; return the thread count."""
@@ -80,8 +77,7 @@ class Predictor:
     def model_scale(self, height: int, width: int) -> float:
         """Factor an image of (height, width) is resized by before the model: shorter side to ``base_size``,
         longer side at most ``MAX_MODEL_SIDE``."""
-        scale = self.base_size / min(height, width) if self.base_size else 1.0
-        return min(scale, MAX_MODEL_SIDE / max(height, width))
+        return model_scale(height, width, self.base_size)
 
     @torch.inference_mode()
     def predict_arrays(self, images: list[np.ndarray]) -> list[Prediction]:
@@ -106,8 +102,8 @@ class Predictor:
         x = normalize(torch.from_numpy(image).permute(2, 0, 1), self.mean, self.std)[None]
         scale = self.model_scale(height, width)
         if scale != 1.0:
-            size = (max(MIN_INPUT_SIZE, round(height * scale)), max(MIN_INPUT_SIZE, round(width * scale)))
-            x = F.interpolate(x, size=size, mode="bilinear", antialias=scale < 1.0, align_corners=False)
+            x = F.interpolate(x, size=scaled_size(height, width, scale), mode="bilinear", antialias=scale < 1.0,
+                              align_corners=False)
         return x.contiguous(memory_format=torch.channels_last)
 
     def predict_batch(self, images: list[np.ndarray]) -> list[Prediction]:

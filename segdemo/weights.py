@@ -123,6 +123,13 @@ class WeightsEntry:
             raise WeightsError(f"{self.file.name}: not a readable safetensors file: {err}") from err
 
 
+def safetensors_metadata(data: bytes) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file held in ``data`` ({} when it has none), read from its JSON header
+    without decoding a tensor; ValueError when the header is damaged."""
+    length = int.from_bytes(data[:8], "little")
+    return json.loads(data[8:8 + length]).get("__metadata__") or {}
+
+
 def resolve_entry(source: str | Path | WeightsEntry) -> WeightsEntry:
     """A WeightsEntry, or a path to ``.json`` / ``.safetensors`` → the entry (its JSON must exist)."""
     if isinstance(source, WeightsEntry):

@@ -202,3 +202,13 @@ def test_ddp_two_processes_on_cpu(tiny_dataset, tmp_path):
     entry = json.loads(out.with_suffix(".json").read_text())
     assert entry["recipe"]["processes"] == 2 and entry["recipe"]["command"].startswith("torchrun")
     assert len(out.with_suffix(".log.csv").read_text().splitlines()) == 3
+
+
+def test_job_settings_take_the_new_keys_and_those_from_before_the_split():
+    from segdemo.cli import CommandError, job_settings
+
+    settings = job_settings(["top.lr=0.001", "lr=0.0002", "top_crop=none", "encoder_after=0"], seconds=5)
+    assert (settings.top.lr, settings.whole.lr, settings.top.crop) == (0.001, 0.0002, None)
+    assert settings.encoder_after == 0 and settings.seconds == 5
+    with pytest.raises(CommandError, match="whole.batch_size"):
+        job_settings(["learning_rate=1"])

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.drawing import draw_scene
-from segdemo.learning.finetune import FinetuneJob, FinetuneSettings
+from segdemo.learning.finetune import FinetuneJob, FinetuneSettings, WholePathSettings
 from segdemo.promotion.live import load_live
 from segdemo.store import Workspace
 
@@ -34,10 +34,11 @@ SAVER = textwrap.dedent("""
 
 FINETUNER = textwrap.dedent("""
     import sys
-    from segdemo.learning.finetune import FinetuneJob, FinetuneSettings
+    from segdemo.learning.finetune import FinetuneJob, FinetuneSettings, TopPathSettings, WholePathSettings
     from segdemo.store import Workspace
-    job = FinetuneJob(Workspace(sys.argv[1]), "fcn8s_compact", FinetuneSettings(seconds=120, patience=10_000, crop=(64, 80),
-                                                                               top_min_steps=10**6, top_max_steps=10**6))
+    job = FinetuneJob(Workspace(sys.argv[1]), "fcn8s_compact", FinetuneSettings(
+        seconds=120, top=TopPathSettings(min_steps=10**6, max_steps=10**6),
+        whole=WholePathSettings(patience=10_000, crop=(64, 80))))
     job.start()
     while not job.state.losses:
         job.join(0.1)
@@ -91,7 +92,7 @@ def test_kill_during_fine_tune_keeps_the_live_model(tmp_path):
         image, truth = draw_scene(seed)
         workspace.save_sample(image, np.zeros_like(truth), truth, model=MODEL, weights_version="v",
                               source_name=f"f{seed}.png")
-    first = FinetuneJob(workspace, MODEL, FinetuneSettings(seconds=2, crop=(64, 80))).run()
+    first = FinetuneJob(workspace, MODEL, FinetuneSettings(seconds=2, whole=WholePathSettings(crop=(64, 80)))).run()
     workspace.set_live(MODEL, first.version)
     process = run_script(FINETUNER, str(workspace.root))
     assert process.stdout.readline().strip() == "TRAINING"
@@ -103,5 +104,5 @@ def test_kill_during_fine_tune_keeps_the_live_model(tmp_path):
     assert [e.version for e in reopened.versions(MODEL)] == [first.version]
     assert load_live(reopened, MODEL).version == f"workspace {first.version}"
     assert_workspace_consistent(reopened)
-    second = FinetuneJob(reopened, MODEL, FinetuneSettings(seconds=2, crop=(64, 80))).run()
+    second = FinetuneJob(reopened, MODEL, FinetuneSettings(seconds=2, whole=WholePathSettings(crop=(64, 80)))).run()
     assert second.version == "v2"

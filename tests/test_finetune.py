@@ -9,15 +9,16 @@ import pytest
 from tests.drawing import draw_scene, shared_dataset
 from segdemo.data import SegmentationDataset
 from segdemo.labels import LabelSet
-from segdemo.learning.finetune import FinetuneJob, FinetuneSettings, JobBusy, active_job, blend_weights, describe
+from segdemo.learning.finetune import (FinetuneJob, FinetuneSettings, JobBusy, TopPathSettings, WholePathSettings,
+                                      active_job, blend_weights, current_key, describe)
 from segdemo.learning.train import evaluate
 from segdemo.promotion.live import load_live
 from segdemo.session import bench_loop
 from segdemo.store import StoreError, Workspace
 
 MODEL = "fcn8s_compact"
-FAST = FinetuneSettings(seconds=3, crop=(64, 80), batch_size=2)
-WHOLE = FinetuneSettings(seconds=3, crop=(64, 80), batch_size=2, encoder_after=0)
+FAST = FinetuneSettings(seconds=3, whole=WholePathSettings(crop=(64, 80), batch_size=2))
+WHOLE = FinetuneSettings(seconds=3, encoder_after=0, whole=WholePathSettings(crop=(64, 80), batch_size=2))
 """The whole-network path, which the job takes from ``encoder_after`` training samples on."""
 
 
@@ -75,15 +76,13 @@ def test_tiny_end_to_end_fine_tune_writes_a_version_and_promotes(workspace, sett
 
 
 def test_distillation_and_weight_averaging_run_through_the_job(workspace):
-    from dataclasses import replace
-
     start = {k: v.clone() for k, v in load_live(workspace, MODEL).model.state_dict().items()}
     for seed in (40, 41):
         workspace.add_unlabelled(draw_scene(seed)[0], source_name=f"u{seed}.png")
-    result = FinetuneJob(workspace, MODEL, replace(WHOLE, distill=0.5, average=1.0)).run()
+    result = FinetuneJob(workspace, MODEL, WHOLE.with_values({"whole.distill": 0.5, "whole.average": 1.0})).run()
     assert result.version == "v1"
     entry = workspace.versions(MODEL)[0]
-    assert entry.meta["recipe"]["settings"]["distill"] == 0.5
+    assert entry.meta["recipe"]["settings"]["whole"]["distill"] == 0.5
     assert entry.meta["recipe"]["unlabelled_images"] == 2, "the unlabelled images join the distillation"
     kept = entry.load_state_dict()
     assert all(torch.allclose(kept[k], v) for k, v in start.items() if v.is_floating_point()), \
@@ -102,7 +101,8 @@ def test_rollback_and_promote_any_version(workspace):
 
 
 def test_second_job_is_refused_while_one_runs_and_cancel_stops_it(workspace):
-    long = FinetuneSettings(seconds=60, crop=(64, 80), top_min_steps=10**6, top_max_steps=10**6)
+    long = FinetuneSettings(seconds=60, top=TopPathSettings(min_steps=10**6, max_steps=10**6),
+                            whole=WholePathSettings(crop=(64, 80)))
     job = FinetuneJob(workspace, MODEL, long).start()
     try:
         with pytest.raises(JobBusy, match="already running"):
@@ -156,8 +156,8 @@ def test_new_label_set_gets_a_new_classifier(tmp_path):
     live = load_live(workspace, MODEL)
     assert live.new_head and live.model.num_classes == 3
     fill(workspace, 5)
-    impatient = FinetuneSettings(seconds=3, crop=(64, 80), batch_size=2, patience=0, steps_between_checks=1,
-                                 encoder_after=0)
+    impatient = FinetuneSettings(seconds=3, encoder_after=0, whole=WholePathSettings(
+        crop=(64, 80), batch_size=2, patience=0, steps_between_checks=1))
     result = FinetuneJob(workspace, MODEL, impatient).run()
     assert result.stopped == "time budget", "a new classifier must not stop early on its first held-out checks"
     assert result.promoted and workspace.versions(MODEL)[0].labels == pets
@@ -188,3 +188,14 @@ def test_bench_loop_on_camvid_val(tmp_path):
     row = bench_loop(MODEL, root, "val", 5, settings=FinetuneSettings(seconds=5), workspace_dir=tmp_path)
     assert row["scored"] == 96 and 0 <= row["miou_after"] <= 1 and 0 <= row["miou_saves"] <= 1
     assert row["fast_updates"] == 5 and row["save_to_learned_median_s"] > 0
+
+
+def test_settings_are_split_by_path_and_keys_from_before_the_split_still_work():
+    settings = FinetuneSettings().with_values({"top.lr": 1e-3, "lr": 2e-4, "recent": 3, "top_crop": None,
+                                               "seconds": 9})
+    assert (settings.top.lr, settings.whole.lr, settings.top.recent, settings.top.crop) == (1e-3, 2e-4, 3, None)
+    assert settings.seconds == 9 and FinetuneSettings().top.lr == 3e-4, "with_values makes new settings"
+    assert current_key("top_distill") == "top.distill" and current_key("crop") == "whole.crop"
+    assert "top.lr" in FinetuneSettings.keys() and "whole.batch_size" in FinetuneSettings.keys()
+    with pytest.raises(ValueError, match="whole.lr"):
+        current_key("learning_rate")

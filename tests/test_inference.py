@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 from segdemo.fileio import ImageError, read_rgb
-from segdemo.inference import MAX_MODEL_SIDE, Predictor
+from segdemo.geometry import MAX_MODEL_SIDE
+from segdemo.inference import Predictor
 from segdemo.models import build_model
 from tests.drawing import draw_scene
 

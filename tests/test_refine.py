@@ -1,15 +1,13 @@
 """The Fine-tune job's top path: what it trains, its distillation to the live model, and the evidence it is
 judged on (the held-out samples pooled with the latest saves it was not trained on)."""
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch
 
 from tests.drawing import draw_scene
 from segdemo.corrections import Corrections
-from segdemo.learning.finetune import FinetuneJob, FinetuneSettings
+from segdemo.learning.finetune import FinetuneJob, FinetuneSettings, TopPathSettings
 from segdemo.models import build_model, shipped_weights
 from segdemo.promotion.evidence import saved_matrix
 from segdemo.promotion.guard import MAX_DRIFT, decide
@@ -18,7 +16,7 @@ from segdemo.store import Workspace
 from segdemo.web.models import offered_models
 
 MODEL = "fcn8s_compact"
-STEPS = FinetuneSettings(seconds=120, top_min_steps=40, top_max_steps=40, unlabelled=6)
+STEPS = FinetuneSettings(seconds=120, unlabelled=6, top=TopPathSettings(min_steps=40, max_steps=40))
 """A fixed number of steps (the budget never cuts them), so two runs differ only in what a test changes."""
 NAMES = ("background", "cat", "dog")
 
@@ -79,7 +77,7 @@ def test_the_job_keeps_the_live_models_predictions_on_unlabelled_images(tmp_path
         workspace = Workspace(tmp_path / f"distill{distill}")
         unlabelled(workspace, range(20, 26))
         fill(workspace, range(6), truth=3)
-        settings = replace(STEPS, top_distill=distill, top_lr=3e-3)
+        settings = STEPS.with_values({"top.distill": distill, "top.lr": 3e-3})
         drifts[distill] = FinetuneJob(workspace, MODEL, settings).run().decision.drift
     assert drifts[0.0] > 0.2, "without distillation the top learns to paint the unlabelled images one class"
     assert drifts[3.0] < drifts[0.0] / 2
@@ -118,7 +116,7 @@ def test_the_top_path_runs_for_every_offered_family(tmp_path, model):
         image, drawn = draw_scene(seed)
         workspace.save_sample(image, predictor.predict(image).mask, drawn % workspace.labels.num_classes,
                               model=model, weights_version=predictor.version, source_name=f"s{seed}.png")
-    settings = replace(STEPS, top_min_steps=5, top_max_steps=5)
+    settings = STEPS.with_values({"top.min_steps": 5, "top.max_steps": 5})
     result = FinetuneJob(workspace, model, settings).run()
     assert result.version == "v1" and workspace.versions(model)[0].meta["job"] == "top"
 
@@ -149,6 +147,6 @@ def test_scale_augmentation_computes_features_at_other_sizes(tmp_path):
         half, full = rescaled[f"{s.id}@0.5"], native[s.id]
         assert abs(half.run_size[0] - full.run_size[0] / 2) <= 1 and len(half.views) == 2
         assert tuple(targets[f"{s.id}@0.5"][1].shape[-2:]) == half.padded_size
-    result = FinetuneJob(workspace, MODEL, replace(STEPS, top_scales=(0.5, 1.0))).run()
-    assert workspace.versions(MODEL)[0].meta["recipe"]["settings"]["top_scales"] == [0.5, 1.0]
+    result = FinetuneJob(workspace, MODEL, STEPS.with_values({"top.scales": (0.5, 1.0)})).run()
+    assert workspace.versions(MODEL)[0].meta["recipe"]["settings"]["top"]["scales"] == [0.5, 1.0]
     assert result.version == "v1"

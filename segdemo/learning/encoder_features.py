@@ -25,7 +25,9 @@ from safetensors.torch import load as load_tensors, save as save_tensors
 
 from segdemo.data import image_path, mask_path, normalize, read_mask
 from segdemo.fileio import atomic_write_bytes, read_rgb
+from segdemo.geometry import model_scale, pad_to_stride, scaled_size
 from segdemo.labels import LabelSet
+from segdemo.weights import safetensors_metadata
 
 STRIDE = 32
 """Inputs are padded (replicate) to multiples of the encoder's output stride."""
@@ -43,23 +45,6 @@ class SampleViews:
     def view(self, scale: float, flip: int) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         mask = self.masks[scale]
         return self.features[(scale, flip)], (mask.flip(-1) if flip else mask)
-
-
-def run_size(height: int, width: int, base_size: int, scale: float) -> tuple[int, int]:
-    """(h, w) an image of (height, width) runs at: shorter side ``base_size * scale``."""
-    factor = base_size * scale / min(height, width)
-    return round(height * factor), round(width * factor)
-
-
-def pad_to_stride(x: torch.Tensor, value: float | None = None) -> torch.Tensor:
-    """Pad the last two dims of ``x`` at the bottom and right to multiples of :data:`STRIDE` (replicate, or
-    ``value`` when given)."""
-    pad_h, pad_w = -x.shape[-2] % STRIDE, -x.shape[-1] % STRIDE
-    if not (pad_h or pad_w):
-        return x
-    if value is None:
-        return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-    return F.pad(x, (0, pad_w, 0, pad_h), value=value)
 
 
 def crop_maps(maps: tuple[torch.Tensor, ...], padded_size: tuple[int, int], top: int, left: int, height: int,
@@ -92,13 +77,13 @@ def encode_sample(encoder: torch.nn.Module, image: np.ndarray, mask: np.ndarray,
     x = normalize(torch.from_numpy(image).permute(2, 0, 1), mean, std)[None]
     target = torch.from_numpy(mask)[None, None].float()
     for scale in scales:
-        size = run_size(*image.shape[:2], base_size, scale)
+        size = scaled_size(*image.shape[:2], model_scale(*image.shape[:2], base_size * scale))
         resized = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
         scaled_mask = F.interpolate(target, size=size, mode="nearest")
-        tensors[f"{scale}.mask"] = pad_to_stride(scaled_mask, 255.0)[0, 0].to(torch.uint8)
+        tensors[f"{scale}.mask"] = pad_to_stride(scaled_mask, STRIDE, 255.0)[0, 0].to(torch.uint8)
         for flip in (0, 1) if flips else (0,):
             view = resized.flip(-1) if flip else resized
-            for tap, feature in enumerate(encoder(pad_to_stride(view))):
+            for tap, feature in enumerate(encoder(pad_to_stride(view, STRIDE))):
                 tensors[f"{scale}.{flip}.{tap}"] = feature.half().contiguous()
     return tensors
 
@@ -148,8 +133,7 @@ class EncodedDataset:
             return None
         try:
             data = path.read_bytes()
-            header = json.loads(data[8:8 + int.from_bytes(data[:8], "little")])
-            if header.get("__metadata__", {}).get("signature") != self.signature:
+            if safetensors_metadata(data).get("signature") != self.signature:
                 return None
             return load_tensors(data)
         except (SafetensorError, OSError, ValueError):

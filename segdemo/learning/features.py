@@ -16,7 +16,6 @@ memory, up to ``memory_bytes``.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import threading
@@ -34,6 +33,7 @@ from segdemo.fileio import atomic_write_bytes
 from segdemo.inference import Predictor
 from segdemo.priority import pausable
 from segdemo.store import StoreError, Workspace
+from segdemo.weights import safetensors_metadata
 
 KEPT_TRUNKS = 2
 """Trunk folders kept per trunk name: the one opened last and the one before (two families on different
@@ -148,7 +148,7 @@ class FeatureCache:
         try:
             data = path.read_bytes()
             tensors = load_tensors(data)
-            metadata = _metadata(data)
+            metadata = safetensors_metadata(data)
         except (FileNotFoundError, SafetensorError, OSError, ValueError):
             return None
         if metadata.get("digest") != digest:
@@ -167,8 +167,3 @@ class FeatureCache:
             return None
         return SampleFeatures(tuple(views), run, padded, image)
 
-
-def _metadata(data: bytes) -> dict[str, str]:
-    """The ``__metadata__`` of a safetensors file held in ``data``."""
-    length = int.from_bytes(data[:8], "little")
-    return json.loads(data[8:8 + length]).get("__metadata__") or {}

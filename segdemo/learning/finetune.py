@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,58 +43,50 @@ class JobBusy(RuntimeError):
 
 
 @dataclass(frozen=True)
-class FinetuneSettings:
-    """The Fine-tune button's defaults: the top path's with ``python -m benchmarks.job_sweep`` on pets3, the
-    whole-network path's earlier with ``python -m benchmarks.loop_protocol`` (see README).
+class TopPathSettings:
+    """The top path (fewer than ``FinetuneSettings.encoder_after`` training samples; :mod:`segdemo.learning.refine`),
+    chosen with ``python -m benchmarks.job_sweep`` on pets3 (see README).
+
+    It runs ``steps_per_sample`` steps per training sample (within ``min_steps``..``max_steps``, cut short by the
+    budget) on ``crop`` windows, at ``lr`` from a top that knows the classes (``new_lr`` from a new classifier),
+    with ``distill`` x KL to the live model on ``FinetuneSettings.unlabelled`` unlabelled images, on ``threads``
+    intra-op threads (the other core stays with the person), each step on the features of a sample at one of
+    ``scales`` (x the size the model sees it at; other than 1 computed per press); its first phase leaves out the
+    latest ``recent`` training samples (at most a quarter) to be judged on them.
+    """
+
+    steps_per_sample: int = 60
+    min_steps: int = 300
+    max_steps: int = 2400
+    lr: float = 3e-4
+    new_lr: float = 2e-3
+    distill: float = 1.0
+    crop: int | None = 192
+    scales: tuple[float, ...] = (1.0,)
+    threads: int = 1
+    recent: int = 5
+
+
+@dataclass(frozen=True)
+class WholePathSettings:
+    """The whole-network path (from ``FinetuneSettings.encoder_after`` training samples on), chosen earlier with
+    ``python -m benchmarks.loop_protocol`` (see README).
 
     ``changed_weight`` > 1 weights the pixels the user changed more; ``freeze_bn`` keeps BatchNorm statistics;
     ``backbone_lr_mult`` scales the LR of everything but the classifier; ``l2sp`` pulls weights toward the
     starting point. Held-out checks come at least ``steps_between_checks`` steps apart (a few samples make
-    one-step epochs), and ``patience`` counts checks. Safety comes from early stopping on the held-out samples
-    and the promotion guard. A new classifier (another label set) trains for the whole budget with no early
-    stopping, and without frozen BN, backbone LR scaling or L2-SP: there is no trained head to stay near. It
-    keeps its final weights: a few held-out samples are too noisy to choose among the states of a model that is
-    still learning. ``bf16`` None runs the forward pass in bfloat16 where the CPU has it natively (off by default:
-    the depthwise convolutions of the Lite0 encoder train slower in bfloat16 even there).
-
-    ``seconds`` None budgets ``seconds_per_sample`` per training sample, within ``min_seconds``..``max_seconds``
-    (40 s up to 8 samples, 80 s for 16): more corrections get more steps.
-
-    The top path (fewer than ``encoder_after`` training samples; :mod:`segdemo.learning.refine`) runs
-    ``top_steps_per_sample`` steps per training sample (within ``top_min_steps``..``top_max_steps``, cut short
-    by the budget) on ``top_crop`` windows, at ``top_lr`` from a top that knows the classes (``top_new_lr`` from
-    a new classifier), with ``top_distill`` x KL to the live model on ``unlabelled`` unlabelled images, on
-    ``top_threads`` intra-op threads (the other core stays with the person), each step on the features of a
-    sample at one of ``top_scales`` (x the size the model sees it at; other than 1 computed per press); its
-    first phase leaves out the latest ``recent`` training samples (at most a quarter) to be judged on them.
-
-    The whole-network path: ``new_head_lr`` and ``new_head_encoder_lr_mult`` replace ``lr`` and
-    ``encoder_lr_mult`` when the classifier is new (another label set).
-    ``encoder_lr_mult`` scales the LR of a pretrained encoder; ``distill`` weights a KL term to the live
-    model's predictions on the training crops and on crops of ``unlabelled`` unlabelled images (which train
-    nothing else), so what the live model knows where no correction speaks is kept; ``average`` in
-    [0, 1] blends the result back toward the starting weights (WiSE-FT: ``average`` x start + (1 − average) x
-    fine-tuned). ``select_on_heldout`` keeps the best held-out state and stops early; off, the job trains for
-    the whole budget and keeps its final weights, so the held-out images judge the result without having
-    chosen it.
+    one-step epochs), and ``patience`` counts checks. A new classifier (another label set) trains at ``new_head_lr``
+    with ``new_head_encoder_lr_mult`` for the whole budget with no early stopping, and without frozen BN, backbone
+    LR scaling or L2-SP: there is no trained head to stay near. ``encoder_lr_mult`` scales the LR of a pretrained
+    encoder; ``distill`` weights a KL term to the live model's predictions on the training crops and on crops of
+    ``FinetuneSettings.unlabelled`` unlabelled images (which train nothing else); ``average`` in [0, 1] blends the
+    result back toward the starting weights (WiSE-FT: ``average`` x start + (1 − average) x fine-tuned).
+    ``select_on_heldout`` keeps the best held-out state and stops early; off, the job trains for the whole budget
+    and keeps its final weights, so the held-out images judge the result without having chosen it. ``bf16`` None
+    runs the forward pass in bfloat16 where the CPU has it natively (off by default: the depthwise convolutions of
+    the Lite0 encoder train slower in bfloat16 even there).
     """
 
-    seconds: float | None = None
-    encoder_after: int = 60
-    top_steps_per_sample: int = 60
-    top_min_steps: int = 300
-    top_max_steps: int = 2400
-    top_lr: float = 3e-4
-    top_new_lr: float = 2e-3
-    top_distill: float = 1.0
-    unlabelled: int = 30
-    top_crop: int | None = 192
-    top_scales: tuple[float, ...] = (1.0,)
-    top_threads: int = 1
-    recent: int = 5
-    seconds_per_sample: float = 5.0
-    min_seconds: float = 40.0
-    max_seconds: float = 120.0
     lr: float = 5e-4
     new_head_lr: float = 3e-3
     new_head_encoder_lr_mult: float = 0.1
@@ -111,14 +103,65 @@ class FinetuneSettings:
     steps_between_checks: int = 8
     max_epochs: int = 300
     crop: tuple[int, int] = (288, 384)
-    seed: int = 0
     bf16: bool | None = False
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """The Fine-tune button's settings: what both paths share, and each path's own (``top``, ``whole``).
+
+    ``seconds`` None budgets ``seconds_per_sample`` per training sample, within ``min_seconds``..``max_seconds``
+    (40 s up to 8 samples, 80 s for 16): more corrections get more steps. Below ``encoder_after`` training samples
+    a press takes the top path, from then on the whole-network path. ``unlabelled`` unlabelled images keep the live
+    model's predictions where no correction speaks, on either path.
+    """
+
+    seconds: float | None = None
+    encoder_after: int = 60
+    seconds_per_sample: float = 5.0
+    min_seconds: float = 40.0
+    max_seconds: float = 120.0
+    unlabelled: int = 30
+    seed: int = 0
+    top: TopPathSettings = field(default_factory=TopPathSettings)
+    whole: WholePathSettings = field(default_factory=WholePathSettings)
 
     def budget(self, train_samples: int) -> float:
         """Training seconds for ``train_samples`` samples: ``seconds`` when set, else the per-sample rule."""
         if self.seconds is not None:
             return float(self.seconds)
         return min(self.max_seconds, max(self.min_seconds, self.seconds_per_sample * train_samples))
+
+    @staticmethod
+    def keys() -> list[str]:
+        """Every setting by name: this class's own fields, then ``top.<field>`` and ``whole.<field>``."""
+        return ([f.name for f in fields(FinetuneSettings) if f.name not in ("top", "whole")]
+                + [f"top.{f.name}" for f in fields(TopPathSettings)]
+                + [f"whole.{f.name}" for f in fields(WholePathSettings)])
+
+    def with_values(self, values: dict[str, object]) -> "FinetuneSettings":
+        """These settings with ``values`` by key (see :meth:`keys`); a key of the layout before the split into
+        paths is taken as the key it became (:func:`current_key`). ValueError for an unknown key."""
+        own, paths = {}, {"top": {}, "whole": {}}
+        for key, value in values.items():
+            key = current_key(key)
+            path, _, name = key.rpartition(".")
+            (paths[path] if path else own)[name] = value
+        return replace(self, **own, top=replace(self.top, **paths["top"]),
+                       whole=replace(self.whole, **paths["whole"]))
+
+
+def current_key(key: str) -> str:
+    """A setting's key now: ``top_lr`` (the flat layout before the top and whole paths were split) is
+    ``top.lr``, ``lr`` is ``whole.lr``, ``recent`` is ``top.recent``; ValueError naming the keys for one that never
+    existed."""
+    known = FinetuneSettings.keys()
+    if key in known:
+        return key
+    for renamed in ((f"top.{key[4:]}",) if key.startswith("top_") else (f"whole.{key}", f"top.{key}")):
+        if renamed in known:
+            return renamed
+    raise ValueError(f"unknown fine-tune setting {key!r}; the settings are: {', '.join(known)}")
 
 
 @dataclass
@@ -261,7 +304,7 @@ class FinetuneJob:
             self.state.message = message
 
         threads = torch.get_num_threads()
-        torch.set_num_threads(settings.top_threads)
+        torch.set_num_threads(settings.top.threads)
         try:
             refined = refine_top(workspace, self.model, live, settings, should_stop=self._cancel.is_set,
                                  on_step=on_step, on_message=on_message, corrections=corrections)
@@ -307,11 +350,12 @@ class FinetuneJob:
     def _finetune_whole(self, live: LiveModel, train_ids: list[str], heldout_ids: list[str]) -> FinetuneResult:
         """The whole network, judged on the held-out samples."""
         settings, workspace = self.settings, self.workspace
+        whole = settings.whole
         parent = live.source
         live_name = "the shipped weights" if parent == SHIPPED else parent
         labels = workspace.labels
         pixel_weights = self._pixel_weights(train_ids)
-        augment = Augment(crop=settings.crop, base_size=live.base_size or BASE_SIZE)
+        augment = Augment(crop=whole.crop, base_size=live.base_size or BASE_SIZE)
         train_set = SegmentationDataset(workspace.root, train_ids, labels=labels, augment=augment,
                                         pixel_weights=pixel_weights)
         heldout_set = SegmentationDataset(workspace.root, heldout_ids, labels=labels)
@@ -320,21 +364,21 @@ class FinetuneJob:
         before = evaluate(live_predictor, heldout_set)
 
         new_head = live.new_head
-        select = settings.select_on_heldout and not new_head
-        steps_per_epoch = max(1, -(-len(train_set) // settings.batch_size))
-        check_every = max(1, -(-settings.steps_between_checks // steps_per_epoch))
-        config = TrainConfig(epochs=settings.max_epochs, batch_size=settings.batch_size,
-                             lr=settings.new_head_lr if new_head else settings.lr,
+        select = whole.select_on_heldout and not new_head
+        steps_per_epoch = max(1, -(-len(train_set) // whole.batch_size))
+        check_every = max(1, -(-whole.steps_between_checks // steps_per_epoch))
+        config = TrainConfig(epochs=whole.max_epochs, batch_size=whole.batch_size,
+                             lr=whole.new_head_lr if new_head else whole.lr,
                              seconds=settings.budget(len(train_ids)),
-                             patience=settings.patience if select else None,
+                             patience=whole.patience if select else None,
                              augment=augment,
-                             val_every=check_every if select else settings.max_epochs + 1,
-                             freeze_bn=settings.freeze_bn and not new_head,
-                             backbone_lr_mult=1.0 if new_head else settings.backbone_lr_mult,
-                             l2sp=0.0 if new_head else settings.l2sp, seed=settings.seed,
-                             encoder_lr_mult=settings.new_head_encoder_lr_mult if new_head else settings.encoder_lr_mult,
-                             distill=settings.distill,
-                             bf16=cpu_has_native_bf16() if settings.bf16 is None else settings.bf16,
+                             val_every=check_every if select else whole.max_epochs + 1,
+                             freeze_bn=whole.freeze_bn and not new_head,
+                             backbone_lr_mult=1.0 if new_head else whole.backbone_lr_mult,
+                             l2sp=0.0 if new_head else whole.l2sp, seed=settings.seed,
+                             encoder_lr_mult=whole.new_head_encoder_lr_mult if new_head else whole.encoder_lr_mult,
+                             distill=whole.distill,
+                             bf16=cpu_has_native_bf16() if whole.bf16 is None else whole.bf16,
                              mean=live.mean, std=live.std)
         model = live.model
         best: dict = {}
@@ -347,12 +391,12 @@ class FinetuneJob:
             self.state.progress = min(progress, 0.99)
             self.state.message = f"training: step {step}, loss {loss:.3f}"
 
-        teacher = fold_batchnorm(model) if settings.distill > 0 and not new_head else None
+        teacher = fold_batchnorm(model) if whole.distill > 0 and not new_head else None
         unlabelled = spread(workspace.list_unlabelled(), settings.unlabelled) if teacher is not None else []
         if unlabelled:
             self.state.message = "reading unlabelled images for the distillation"
             train_set.add_unlabelled([workspace.load_image(m.id) for m in unlabelled])
-        start = copy.deepcopy(model.state_dict()) if settings.average > 0 and not new_head else None
+        start = copy.deepcopy(model.state_dict()) if whole.average > 0 and not new_head else None
         result = fit(model, labels, train_set, heldout_set, config, on_best=on_best if select else None,
                      on_step=on_step, should_stop=self._cancel.is_set, progress_bar=False, teacher=teacher)
         if result.stopped == "cancelled":
@@ -364,7 +408,7 @@ class FinetuneJob:
         else:
             after, kept_epoch = result.history[-1].val, result.history[-1].epoch
         if start is not None:
-            blend_weights(model, start, settings.average)
+            blend_weights(model, start, whole.average)
             after = evaluate(Predictor(model, labels=labels, mean=live.mean, std=live.std,
                                        base_size=augment.base_size), heldout_set)
         drift = None
@@ -396,12 +440,12 @@ class FinetuneJob:
 
     def _pixel_weights(self, ids: list[str]) -> dict[str, np.ndarray] | None:
         """Weight ``changed_weight`` where the user changed the model's prediction, 1 elsewhere."""
-        if self.settings.changed_weight == 1.0:
+        if self.settings.whole.changed_weight == 1.0:
             return None
         weights = {}
         for sample_id in ids:
             _, prediction, corrected, _ = self.workspace.load_sample(sample_id)
-            weights[sample_id] = np.where(prediction != corrected, self.settings.changed_weight, 1.0)
+            weights[sample_id] = np.where(prediction != corrected, self.settings.whole.changed_weight, 1.0)
         return weights
 
 

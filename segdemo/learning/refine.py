@@ -71,9 +71,9 @@ def refine_top(workspace: Workspace, model_name: str, live, settings, *, should_
     corrections = corrections or Corrections(workspace)
     train, heldout = corrections.train, [s.id for s in corrections.heldout]
     features, targets = trunk.training_data(train, corrections)
-    if any(scale != 1.0 for scale in settings.top_scales):
+    if any(scale != 1.0 for scale in settings.top.scales):
         on_message("computing the corrected images' features at other scales")
-        rescaled, rescaled_targets = trunk.rescaled_data(train, settings.top_scales, corrections)
+        rescaled, rescaled_targets = trunk.rescaled_data(train, settings.top.scales, corrections)
         features, targets = {**features, **rescaled}, {**targets, **rescaled_targets}
     teacher = None if live.new_head else copy.deepcopy(live.model).eval()
     unlabelled = trunk.unlabelled(settings.unlabelled, settings.unlabelled) if teacher is not None else {}
@@ -84,14 +84,14 @@ def refine_top(workspace: Workspace, model_name: str, live, settings, *, should_
     if not same_classes:
         student.reset_classifier(labels.num_classes)
     student.eval()
-    lr = settings.top_lr if same_classes else settings.top_new_lr
+    lr = settings.top.lr if same_classes else settings.top.new_lr
     optimizer = torch.optim.AdamW(trainable_top(student), lr=lr, weight_decay=1e-4)
     rng = random.Random(settings.seed)
 
     ids = [s.id for s in train]
-    recent_count = min(settings.recent, len(ids) // 4)
+    recent_count = min(settings.top.recent, len(ids) // 4)
     early, recent = ids[:len(ids) - recent_count], ids[len(ids) - recent_count:]
-    total = int(min(settings.top_max_steps, max(settings.top_min_steps, settings.top_steps_per_sample * len(ids))))
+    total = int(min(settings.top.max_steps, max(settings.top.min_steps, settings.top.steps_per_sample * len(ids))))
     first = round(total * len(early) / len(ids)) if recent else total
     started, budget = time.monotonic(), settings.budget(len(ids))
 
@@ -100,11 +100,11 @@ def refine_top(workspace: Workspace, model_name: str, live, settings, *, should_
 
     on_message(f"training the top on {len(early)} samples" + (f", then all {len(ids)}" if recent else ""))
     common = dict(features=features, targets=targets, unlabelled=unlabelled, teacher=teacher,
-                  distill=settings.top_distill, crop=settings.top_crop, rng=rng, should_stop=should_stop)
+                  distill=settings.top.distill, crop=settings.top.crop, rng=rng, should_stop=should_stop)
 
     def view(sample_id: str) -> str:
-        """``sample_id`` at one of ``settings.top_scales``, drawn at random (a key of ``features``)."""
-        scales = settings.top_scales
+        """``sample_id`` at one of ``settings.top.scales``, drawn at random (a key of ``features``)."""
+        scales = settings.top.scales
         scale = rng.choice(scales) if len(scales) > 1 else scales[0]
         return sample_id if scale == 1.0 else f"{sample_id}@{scale:g}"
 

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from segdemo.inference import Predictor
+from segdemo.learning.losses import pixel_kl
 
 UNPAINTED = 255
 """Value of a pixel the person has not painted (or painted void) in the ``painted`` map a re-fit reads."""
@@ -214,7 +215,7 @@ class StrokeFiller:
             loss = F.cross_entropy(logits.T, targets[chosen], weight=class_weight)
             if held is not None:
                 mixed = (self._live_grid + delta_grid.reshape(self.num_classes, -1)).log_softmax(0)
-                loss = loss + (held * F.kl_div(mixed, live, log_target=True, reduction="none").sum(0)).mean()
+                loss = loss + (held * pixel_kl(mixed, live, dim=0)).mean()
             self._optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self._optimizer.step()

@@ -23,6 +23,7 @@ from segdemo.corrections import Corrections
 from segdemo.inference import Predictor
 from segdemo.learning.encoder_features import crop_maps, random_box
 from segdemo.learning.features import FeatureCache, SampleFeatures
+from segdemo.learning.losses import pixel_kl
 from segdemo.lru import LruCache
 from segdemo.metrics import ConfusionMatrix
 from segdemo.models import SegmentationModel, build_model
@@ -236,9 +237,8 @@ def train_top(student: SegmentationModel, optimizer: torch.optim.Optimizer, *, c
             if unlabelled and teacher is not None and distill:
                 maps, (_, _, height, width) = random_window(unlabelled[rng.choice(list(unlabelled))], 0, crop, rng)
                 with torch.no_grad():
-                    soft = teacher.top(maps, (height, width)).softmax(1)
-                log_student = student.top(maps, (height, width)).log_softmax(1)
-                loss = loss + distill * F.kl_div(log_student, soft, reduction="none").sum(1).mean()
+                    taught = teacher.top(maps, (height, width)).log_softmax(1)
+                loss = loss + distill * pixel_kl(student.top(maps, (height, width)).log_softmax(1), taught).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

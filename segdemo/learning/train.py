@@ -21,7 +21,6 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from safetensors.torch import load_file, save as save_tensors
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
@@ -31,6 +30,7 @@ from segdemo.data import Augment, SegmentationDataset, median_frequency_weights,
 from segdemo.fileio import atomic_write_bytes, atomic_write_text
 from segdemo.inference import Predictor
 from segdemo.labels import LabelSet
+from segdemo.learning.losses import pixel_kl, weighted_cross_entropy
 from segdemo.metrics import ConfusionMatrix, image_miou, pixel_error
 from segdemo.models import SegmentationModel
 from segdemo.weights import IMAGENET_MEAN, IMAGENET_STD
@@ -91,15 +91,6 @@ def one_cycle(progress: float, warmup: float) -> float:
     if progress < warmup:
         return 1 / 25 + (1 - 1 / 25) * progress / warmup
     return 1e-3 + (1 - 1e-3) * 0.5 * (1 + math.cos(math.pi * (progress - warmup) / max(1e-9, 1 - warmup)))
-
-
-def weighted_cross_entropy(logits: torch.Tensor, target: torch.Tensor, class_weights: torch.Tensor,
-                           pixel_weights: torch.Tensor, ignore_index: int = 255) -> torch.Tensor:
-    """Mean cross-entropy over non-void pixels, each weighted by class weight x pixel weight."""
-    losses = F.cross_entropy(logits, target, weight=class_weights, ignore_index=ignore_index, reduction="none")
-    valid = target != ignore_index
-    denominator = (class_weights[target.clamp(max=len(class_weights) - 1)] * pixel_weights * valid).sum()
-    return (losses * pixel_weights).sum() / denominator.clamp(min=1e-6)
 
 
 @torch.inference_mode()
@@ -237,8 +228,7 @@ def fit(model: SegmentationModel, labels: LabelSet, train_set: SegmentationDatas
             if teacher is not None and config.distill > 0:
                 with torch.no_grad():
                     target = teacher(x).float().log_softmax(1)
-                loss = loss + config.distill * F.kl_div(logits.float().log_softmax(1), target, log_target=True,
-                                                        reduction="none").sum(1).mean()
+                loss = loss + config.distill * pixel_kl(logits.float().log_softmax(1), target).mean()
             if anchor is not None:
                 loss = loss + config.l2sp * sum(((p - a) ** 2).sum() for p, a in zip(backbone, anchor))
             optimizer.zero_grad(set_to_none=True)

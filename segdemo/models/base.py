@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MIN_INPUT_SIZE = 16
-"""Smallest accepted input side, in pixels."""
+from segdemo.geometry import MIN_INPUT_SIZE, pad_to_stride, scaled_size
+
 
 
 class SegmentationModel(nn.Module):
@@ -61,13 +61,10 @@ class SegmentationModel(nn.Module):
             raise ValueError(f"input {height}x{width} is too small: segdemo models need at least "
                              f"{MIN_INPUT_SIZE}x{MIN_INPUT_SIZE} pixels")
         if self.input_scale != 1.0:
-            size = (max(MIN_INPUT_SIZE, round(height * self.input_scale)), max(MIN_INPUT_SIZE, round(width * self.input_scale)))
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=not self.training)
+            x = F.interpolate(x, size=scaled_size(height, width, self.input_scale), mode="bilinear",
+                              align_corners=False, antialias=not self.training)
         run_h, run_w = x.shape[-2:]
-        pad_h, pad_w = -run_h % self.stride, -run_w % self.stride
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        return x, (run_h, run_w)
+        return pad_to_stride(x, self.stride), (run_h, run_w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]

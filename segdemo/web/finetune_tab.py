@@ -142,7 +142,7 @@ class FinetuneHandlers:
                     gr.Button("Fine-tune (needs more samples)", interactive=False))
         settings = self.finetune_settings
         if train < settings.encoder_after:
-            recent = min(settings.recent, train // 4)
+            recent = min(settings.top.recent, train // 4)
             what = (f"A press trains the model's **top** (the decoder; FCN-8s: its score head) on the stored features "
                     f"of your {ui.plural(train, 'training sample')}, longer than a Save does, while the encoder "
                     f"stays as it is: with fewer than {settings.encoder_after} samples, whole-network versions were "
@@ -156,7 +156,7 @@ class FinetuneHandlers:
             what = (f"With {train} training samples a press trains the **whole network** (the encoder too), "
                     "distilled toward the live model on your unlabelled images. ")
             judged = f"the {ui.plural(heldout, 'held-out image')}"
-        if heldout + (min(settings.recent, train // 4) if train < settings.encoder_after else 0) < MIN_IMAGES:
+        if heldout + (min(settings.top.recent, train // 4) if train < settings.encoder_after else 0) < MIN_IMAGES:
             return (f"{what}With {counts} it is judged on {judged}: **too few to decide** a refinement, so the "
                     "new version goes live by itself only for a clear gain or a class being learned; otherwise "
                     "you can make it live by hand under Versions.",

@@ -236,12 +236,12 @@ def test_bad_upload_shows_a_message_and_server_keeps_serving(serve, page, tmp_pa
 
 
 def test_finetune_from_the_browser(serve, page, tmp_path):
-    from segdemo.learning.finetune import FinetuneSettings
+    from segdemo.learning.finetune import FinetuneSettings, TopPathSettings, WholePathSettings
 
     # No early stopping and more steps than any budget allows, so that a run lasts its whole budget (and a long one
     # lasts until cancelled).
     url, demo, workspace_dir = serve(finetune_seconds=5, finetune_settings=FinetuneSettings(
-        patience=10_000, top_min_steps=1_000_000, top_max_steps=1_000_000))
+        top=TopPathSettings(min_steps=1_000_000, max_steps=1_000_000), whole=WholePathSettings(patience=10_000)))
     page.goto(url)
     page.wait_for_selector("#segment-btn")
     for seed in range(3):
