@@ -270,9 +270,10 @@ def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_second
         theirs.success(app.image_panels, session, [image_in, save_status, overlay_out], show_progress="hidden",
                        **private)
         theirs.then(app.conflict_buttons, session, conflict_outputs, show_progress="hidden", **private)
-        demo.load(app.identify, session, [session, author], **private)
-        author.change(app.set_name, [author, session], [author_note, session], trigger_mode="always_last",
-                      show_progress="hidden", **private)
+        remembered_name = gr.BrowserState("", storage_key="segdemo-name", secret="segdemo-name")
+        demo.load(app.identify, [session, remembered_name], [session, author], **private)
+        author.change(app.set_name, [author, session], [author_note, session, remembered_name],
+                      trigger_mode="always_last", show_progress="hidden", **private)
         demo.unload(app.session_closed)
         saved.then(app.dataset_view, session, [gallery, dataset_summary, session], show_progress="hidden", **private)
 

@@ -7,7 +7,6 @@ import io
 import json
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from PIL import Image
 
 from segdemo import ui
+from segdemo import claims as claims_module
 from segdemo.claims import Claims
 from segdemo.export import zip_bytes
 from segdemo.store import LOCAL_AUTHOR, RevisionConflict, Workspace
@@ -63,16 +63,28 @@ def test_an_image_saved_after_the_queue_was_read_is_not_handed_out(tmp_path):
     assert Claims(workspace).claim_next("b", "local", ids) == ids[1]
 
 
-def test_a_claim_ends_after_the_idle_time_unless_touched(tmp_path):
+class Clock:
+    """Stands in for the ``time`` module in segdemo.claims: time passes only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_a_claim_ends_after_the_idle_time_unless_touched(tmp_path, monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(claims_module, "time", clock)
     workspace = Workspace(tmp_path)
     ids = queued(workspace, 1)
-    claims = Claims(workspace, idle_seconds=0.6)
+    claims = Claims(workspace, idle_seconds=600)
     assert claims.claim_next("a", "local", ids) == ids[0]
-    time.sleep(0.4)
+    clock.now += 400
     claims.touch("a")
-    time.sleep(0.4)
-    assert claims.claim_next("b", "local", ids) is None  # touched 0.4 s ago: still a's
-    time.sleep(0.7)
+    clock.now += 400
+    assert claims.claim_next("b", "local", ids) is None  # touched 400 s ago: still a's
+    clock.now += 201
     assert claims.claim_next("b", "local", ids) == ids[0]
 
 
@@ -185,7 +197,7 @@ def test_two_windows_get_different_images_and_no_save_is_silently_overwritten(te
     bob_outputs = handlers.next_image(MODEL, "order", bob)
     bob = bob_outputs[7]
     assert alice.sample_id and bob.sample_id and alice.sample_id != bob.sample_id
-    assert "1 open in other windows" in bob_outputs[4]
+    assert "1 open in another window" in bob_outputs[4]
     rows = {r[0]: r for r in handlers.samples_table(MODEL, "order", bob)}
     assert rows[alice.sample_id][1] == "open in another window" and rows[bob.sample_id][1] == "unlabelled"
 
@@ -246,7 +258,14 @@ def test_a_signed_in_name_wins_and_closing_a_tab_ends_its_claim(team):
     class Request:
         session_hash, username = "tab-1", "alice.w"
 
-    alice, box = handlers.identify(alice, Request())
+    class Anonymous:
+        session_hash, username = "tab-2", None
+
+    carol, box = handlers.identify(handlers.new_session(), "  carol ", Anonymous())
+    assert handlers.author_name(carol) == "carol" and box.value == "carol", "the name this browser set last time"
+    assert handlers.identify(bob, "carol", Anonymous())[0].author == "bob", "a name typed before the load wins"
+    assert handlers.set_name("dave", carol)[2] == "dave"
+    alice, box = handlers.identify(alice, "", Request())
     assert alice.key == "tab-1" and handlers.author_name(alice) == "alice.w" and box.interactive is False
     alice = handlers.next_image(MODEL, "order", alice)[7]
     assert handlers.held_elsewhere(handlers.workspace(bob), bob) == {alice.sample_id}
@@ -254,14 +273,15 @@ def test_a_signed_in_name_wins_and_closing_a_tab_ends_its_claim(team):
     assert handlers.held_elsewhere(handlers.workspace(bob), bob) == set()
 
 
-def test_strokes_keep_a_claim_alive(team):
+def test_strokes_keep_a_claim_alive(team, monkeypatch):
     handlers, alice, bob = team
+    clock = Clock()
+    monkeypatch.setattr(claims_module, "time", clock)
     alice = handlers.next_image(MODEL, "order", alice)[7]
-    claims = handlers.claims(handlers.workspace(alice))
-    claims.idle_seconds = 1.0
-    time.sleep(0.7)
+    handlers.claims(handlers.workspace(alice)).idle_seconds = 600
+    clock.now += 400
     handlers.still_working(alice)  # what the fill-in request of a stroke on alice's image calls
-    time.sleep(0.7)  # 1.4 s after Next, 0.7 s after the stroke
+    clock.now += 400  # 800 s after Next, 400 s after the stroke
     assert handlers.held_elsewhere(handlers.workspace(bob), bob) == {alice.sample_id}
-    time.sleep(0.5)
+    clock.now += 201
     assert handlers.held_elsewhere(handlers.workspace(bob), bob) == set()

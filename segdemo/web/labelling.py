@@ -185,7 +185,7 @@ class LabellingHandlers:
             text += f" · scoring… {scorer.state.done}/{scorer.state.total}"
         elsewhere = len(self.held_elsewhere(workspace, session) & set(order))
         if elsewhere:
-            text += f" · **{elsewhere} open in other windows**"
+            text += f" · **{elsewhere} open in {'another window' if elsewhere == 1 else 'other windows'}**"
         return text
 
     def queue_controls(self, model: str, strategy: str, session) -> tuple:

@@ -73,20 +73,23 @@ class TeamHandlers:
         """Who a save from this tab is recorded as: the signed-in user, else the page's name, else "local"."""
         return session.user or session.author or LOCAL_AUTHOR
 
-    def identify(self, session: Session, request: gr.Request) -> tuple:
-        """On page load: the tab's session hash and signed-in user → (session, name box). With a login the name
-        box shows the user name and cannot be changed."""
+    def identify(self, session: Session, remembered: str | None, request: gr.Request) -> tuple:
+        """On page load: the tab's session hash, the signed-in user and the name this browser set last time →
+        (session, name box). With a login the name box shows the user name and cannot be changed."""
         if request is not None and getattr(request, "session_hash", None):
             session.key = str(request.session_hash)
         session.user = clean_name(getattr(request, "username", None) if request is not None else None)
         if session.user:
             return session, gr.Textbox(value=session.user, interactive=False, info="signed in")
-        return session, gr.skip()
+        if session.author or not clean_name(remembered):  # a name typed before this ran wins
+            return session, gr.skip()
+        session.author = clean_name(remembered)
+        return session, gr.Textbox(value=session.author)
 
-    def set_name(self, name: str, session: Session) -> tuple[str, Session]:
-        """The name box changed → (its note, session)."""
+    def set_name(self, name: str, session: Session) -> tuple[str, Session, str]:
+        """The name box changed → (its note, session, the name this browser remembers)."""
         session.author = clean_name(name)
-        return f"Saves from this window are recorded as **{self.author_name(session)}**.", session
+        return f"Saves from this window are recorded as **{self.author_name(session)}**.", session, session.author
 
     def session_closed(self, request: gr.Request) -> None:
         """The tab closed: its queue claim ends (its other state goes with Gradio's own clean-up)."""

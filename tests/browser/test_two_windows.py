@@ -1,6 +1,7 @@
 """Two people on one app in headless Chromium, each in their own browser context: Next hands them different images;
 both open the same saved sample from the Dataset tab and both save it: the second is refused with who saved it,
-the first mask stays on disk, "Save mine" stores a new revision and the sample's history lists them all."""
+the first mask stays on disk, "Save mine" stores a new revision and the sample's history lists them all; a reload
+keeps the name the browser set."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def test_two_windows_get_different_images_and_a_stale_save_is_refused(serve, bro
     try:
         first, second = press_next(alice), press_next(bob)
         assert first != second
-        bob.wait_for_function("document.querySelector('#queue-status').innerText.includes('1 open in other')")
+        bob.wait_for_function("document.querySelector('#queue-status').innerText.includes('1 open in another window')")
 
         alice.uncheck("#save-next input")
         paint(alice, FENCE, [(30.0, 40.0), (120.0, 45.0)])
@@ -98,6 +99,10 @@ def test_two_windows_get_different_images_and_a_stale_save_is_refused(serve, bro
         bob.wait_for_function("document.querySelector('#history-table [role=grid]')"
                               "?.getAttribute('aria-rowcount') === '4'")  # the header and three revisions
         bob.screenshot(path=str(SHOTS / "team-2-history.png"), full_page=True)
+
+        bob.reload()  # the browser remembers the name it set
+        bob.wait_for_function("document.querySelector('#author-note').innerText.includes('bob')")
+        assert bob.input_value("#author-name textarea, #author-name input") == "bob"
     finally:
         alice_context.close()
         bob_context.close()
