@@ -3,7 +3,8 @@ and hands its candidate to :mod:`segdemo.promotion`, which judges and publishes 
 
 - ``features``: the workspace's feature cache, a frozen encoder's maps per sample (safetensors, atomic, swept).
 - ``encoder_features``: a dataset's shared-encoder maps at a few scales and mirrors, for decoder training.
-- ``top_training``: a top trained on cached features, with the distillation term; shared by the learners.
+- ``top_training``: a top trained on cached features; shared by the learners.
+- ``losses``: the cross-entropy on corrections and the one distillation term every learner uses.
 - ``learner``: the fast learner, after each Save (a background thread per workspace and model).
 - ``finetune``: the Fine-tune button's job (one per workspace: progress, cancel) and its whole-network path.
 - ``refine``: the job's top path (the top on cached features, distilled, judged on the latest saves).
