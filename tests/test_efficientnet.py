@@ -26,8 +26,8 @@ def test_features_at_strides_2_to_32(with_head):
     encoder = EfficientNetLite0Encoder(with_head=with_head).eval()
     with torch.no_grad():
         features = encoder(torch.randn(1, 3, 64, 96))
-    assert [f.shape[1] for f in features] == list(encoder.channels)
-    assert encoder.channels == ((16, 24, 40, 112, 1280) if with_head else (16, 24, 40, 112, 320))
+    assert [f.shape[1] for f in features] == list(encoder.out_channels)
+    assert encoder.out_channels == ((16, 24, 40, 112, 1280) if with_head else (16, 24, 40, 112, 320))
     assert [(f.shape[2], f.shape[3]) for f in features] == [(64 // s, 96 // s) for s in (2, 4, 8, 16, 32)]
 
 

@@ -52,7 +52,7 @@ def test_the_cache_is_reused_and_recomputed_for_another_encoder(tiny_dataset, tm
     views = cache.load("scene000")
     assert sorted(views.features) == [(0.5, 0), (0.5, 1), (1.0, 0), (1.0, 1)]
     maps, mask = views.view(1.0, 1)
-    assert [m.shape[1] for m in maps] == list(encoder.channels)
+    assert [m.shape[1] for m in maps] == list(encoder.out_channels)
     assert mask.shape == (64, 96) and mask[:, -2:].eq(255).all(), "the mirrored mask has the void border on the right"
     stamp = cache.path("scene000").stat().st_mtime_ns
     cache.ensure("scene000")

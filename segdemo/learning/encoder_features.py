@@ -27,9 +27,10 @@ from segdemo.data import image_path, mask_path, normalize, read_mask
 from segdemo.fileio import atomic_write_bytes, read_rgb
 from segdemo.geometry import model_scale, pad_to_stride, scaled_size
 from segdemo.labels import LabelSet
+from segdemo.models.encoders.efficientnet import EfficientNetLite0Encoder
 from segdemo.weights import safetensors_metadata
 
-STRIDE = 32
+STRIDE = EfficientNetLite0Encoder.output_stride
 """Inputs are padded (replicate) to multiples of the encoder's output stride."""
 
 

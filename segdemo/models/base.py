@@ -111,8 +111,9 @@ class PretrainedEncoderMixin:
 class SharedEncoderModel(PretrainedEncoderMixin, SegmentationModel):
     """A family's decoder over the zoo's shared encoder (EfficientNet-Lite0 with its 1280-channel head conv).
 
-    ``decoder``: a module mapping the encoder's five feature maps (strides 2, 4, 8, 16, 32) to logits at any
-    stride, with its 1x1 classifier as ``decoder.head``. The fast learner's trunk is the encoder and its top the
+    ``decoder``: built from the encoder's ``out_channels`` (``decoder(out_channels, num_classes)``), a module
+    mapping its five feature maps (strides 2, 4, 8, 16, 32) to logits at any stride, with its 1x1 classifier as
+    ``decoder.head``. The fast learner's trunk is the encoder and its top the
     whole decoder, so every family's cache holds the same features.
     """
 
@@ -122,9 +123,10 @@ class SharedEncoderModel(PretrainedEncoderMixin, SegmentationModel):
                  input_scale: float) -> None:
         from segdemo.models.encoders.efficientnet import EfficientNetLite0Encoder
 
-        super().__init__(num_classes=num_classes, in_channels=in_channels, stride=32, input_scale=input_scale)
+        super().__init__(num_classes=num_classes, in_channels=in_channels,
+                         stride=EfficientNetLite0Encoder.output_stride, input_scale=input_scale)
         self.encoder = EfficientNetLite0Encoder(in_channels=in_channels, with_head=True)
-        self.decoder = decoder(self.encoder.channels, num_classes)
+        self.decoder = decoder(self.encoder.out_channels, num_classes)
 
     def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(self.encoder(x))

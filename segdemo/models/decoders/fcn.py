@@ -15,7 +15,7 @@ from torchvision.models._utils import IntermediateLayerGetter
 
 from segdemo.models.base import PretrainedEncoderMixin, SegmentationModel
 from segdemo.models.encoders.efficientnet import EfficientNetLite0Encoder
-from segdemo.models.encoders.resnet import residual_stage, stem
+from segdemo.models.encoders.resnet import ResNetTrunk
 from segdemo.models.registry import register_model
 
 
@@ -59,18 +59,6 @@ class FCN8sHead(nn.Module):
         return self.up8(fused8)
 
 
-class ResNetTrunk(nn.Module):
-    """A narrow ResNet (torchvision BasicBlocks) whose stages end at strides 4, 8, 16, 32."""
-
-    def __init__(self, in_channels: int, widths: tuple[int, int, int, int], blocks: tuple[int, int, int, int]) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(*stem(in_channels, widths[0]), nn.MaxPool2d(3, stride=2, padding=1))
-        inputs = (widths[0],) + tuple(widths[:-1])
-        self.layer1, self.layer2, self.layer3, self.layer4 = (
-            residual_stage(i, w, n, stride=1 if index == 0 else 2)
-            for index, (i, w, n) in enumerate(zip(inputs, widths, blocks)))
-
-
 class FCN8s(SegmentationModel):
     """FCN-8s over any trunk exposing feature maps at strides 8, 16 and 32."""
 
@@ -102,9 +90,10 @@ class LiteFCN8s(PretrainedEncoderMixin, SegmentationModel):
     shared_trunk = "lite0"
 
     def __init__(self, *, num_classes: int, in_channels: int, input_scale: float) -> None:
-        super().__init__(num_classes=num_classes, in_channels=in_channels, stride=32, input_scale=input_scale)
+        super().__init__(num_classes=num_classes, in_channels=in_channels,
+                         stride=EfficientNetLite0Encoder.output_stride, input_scale=input_scale)
         self.encoder = EfficientNetLite0Encoder(in_channels=in_channels, with_head=True)
-        self.channels = self.encoder.channels[2:]
+        self.channels = self.encoder.out_channels[2:]
         self.head = FCN8sHead(self.channels, num_classes)
 
     def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -137,7 +126,7 @@ def fcn8s_compact(*, num_classes: int = 11, in_channels: int = 3, input_scale: f
     """FCN-8s on a narrow ResNet trunk, sized for a laptop CPU."""
     trunk = ResNetTrunk(in_channels, widths, blocks)
     return FCN8s(trunk=trunk, return_layers={"layer2": "s8", "layer3": "s16", "layer4": "s32"},
-                 channels=widths[1:], neck=None, num_classes=num_classes, in_channels=in_channels,
+                 channels=trunk.out_channels[1:], neck=None, num_classes=num_classes, in_channels=in_channels,
                  input_scale=input_scale)
 
 

@@ -70,12 +70,16 @@ class MBConv(nn.Module):
 
 
 class EfficientNetLite0Encoder(nn.Module):
-    """EfficientNet-Lite0 trunk. ``forward``: (N, in_channels, H, W), H and W multiples of 32 → five feature
-    maps at strides 2, 4, 8, 16, 32 with ``channels`` = (16, 24, 40, 112, 1280 or 320) channels.
+    """EfficientNet-Lite0 trunk. ``forward``: (N, in_channels, H, W), H and W multiples of :attr:`output_stride`
+    → five feature maps at :attr:`strides` (2, 4, 8, 16, 32) with :attr:`out_channels` (16, 24, 40, 112, 1280 or
+    320) channels; decoders are built from these two.
 
     ``with_head`` keeps the 1x1 conv to 1280 channels on the stride-32 features (as ImageNet trained it); the
     zoo's shared encoder has it.
     """
+
+    strides: tuple[int, ...] = (2, 4, 8, 16, 32)
+    output_stride: int = 32
 
     def __init__(self, *, in_channels: int = 3, with_head: bool = True) -> None:
         super().__init__()
@@ -96,7 +100,7 @@ class EfficientNetLite0Encoder(nn.Module):
         if with_head:
             self._conv_head = nn.Conv2d(width, HEAD_CHANNELS, 1, bias=False)
             self._bn1 = bn(HEAD_CHANNELS)
-        self.channels = tuple(blocks[t]._bn2.num_features for t in self.taps[:-1]) + (
+        self.out_channels = tuple(blocks[t]._bn2.num_features for t in self.taps[:-1]) + (
             HEAD_CHANNELS if with_head else width,)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:

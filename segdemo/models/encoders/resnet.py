@@ -1,4 +1,5 @@
-"""Residual building blocks shared by the compact configurations (torchvision's ResNet BasicBlock)."""
+"""Residual building blocks shared by the compact configurations (torchvision's ResNet BasicBlock), and the narrow
+ResNet encoder the compact FCN-8s reads its features from."""
 
 from __future__ import annotations
 
@@ -21,3 +22,20 @@ def stem(in_channels: int, width: int) -> nn.Sequential:
     """A 3x3 stride-2 conv to ``width // 2`` channels, then a 3x3 conv to ``width``: input → stride 2."""
     return nn.Sequential(Conv2dNormActivation(in_channels, width // 2, 3, stride=2),
                          Conv2dNormActivation(width // 2, width, 3, stride=1))
+
+
+class ResNetTrunk(nn.Module):
+    """A narrow ResNet (torchvision BasicBlocks) whose stages ``layer1``..``layer4`` end at :attr:`strides` 4, 8, 16
+    and 32 with ``out_channels`` = ``widths`` channels."""
+
+    strides: tuple[int, ...] = (4, 8, 16, 32)
+    output_stride: int = 32
+
+    def __init__(self, in_channels: int, widths: tuple[int, int, int, int], blocks: tuple[int, int, int, int]) -> None:
+        super().__init__()
+        self.out_channels = tuple(widths)
+        self.stem = nn.Sequential(*stem(in_channels, widths[0]), nn.MaxPool2d(3, stride=2, padding=1))
+        inputs = (widths[0],) + tuple(widths[:-1])
+        self.layer1, self.layer2, self.layer3, self.layer4 = (
+            residual_stage(i, w, n, stride=1 if index == 0 else 2)
+            for index, (i, w, n) in enumerate(zip(inputs, widths, blocks)))
