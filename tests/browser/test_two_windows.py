@@ -26,7 +26,7 @@ def window(browser, url: str, name: str):
     page.goto(url)
     page.wait_for_selector("#segment-btn")
     page.fill("#author-name textarea, #author-name input", name)
-    page.wait_for_function("n => document.querySelector('#author-note').innerText.includes(n)", arg=name)
+    page.wait_for_function("n => (document.querySelector('#author-note')?.innerText || '').includes(n)", arg=name)
     return context, page
 
 
@@ -101,7 +101,8 @@ def test_two_windows_get_different_images_and_a_stale_save_is_refused(serve, bro
         bob.screenshot(path=str(SHOTS / "team-2-history.png"), full_page=True)
 
         bob.reload()  # the browser remembers the name it set
-        bob.wait_for_function("document.querySelector('#author-note').innerText.includes('bob')")
+        bob.wait_for_selector("#segment-btn")
+        bob.wait_for_function("(document.querySelector('#author-note')?.innerText || '').includes('bob')")
         assert bob.input_value("#author-name textarea, #author-name input") == "bob"
     finally:
         alice_context.close()
