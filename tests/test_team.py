@@ -285,3 +285,12 @@ def test_strokes_keep_a_claim_alive(team, monkeypatch):
     assert handlers.held_elsewhere(handlers.workspace(bob), bob) == {alice.sample_id}
     clock.now += 201
     assert handlers.held_elsewhere(handlers.workspace(bob), bob) == set()
+
+
+def test_next_says_so_when_every_queued_image_is_open_elsewhere(team):
+    handlers, alice, bob = team
+    for _ in range(4):
+        handlers.next_image(MODEL, "order", handlers.new_session())
+    status, queue, session = (lambda o: (o[2], o[4], o[7]))(handlers.next_image(MODEL, "order", bob))
+    assert "All 4 queued images are open in other windows" in status and session.sample_id is None
+    assert "4 open in other windows" in queue

@@ -203,10 +203,10 @@ class LabellingHandlers:
             return (gr.skip(),) * 4 + (self.EMPTY_QUEUE, gr.skip(), gr.skip(), session, gr.skip())
         sample_id = self.claim_next(workspace, session, order)
         if sample_id is None:
-            return (gr.skip(),) * 4 + (self.queue_status(model, strategy, session), gr.skip(),
-                                       f"All {ui.plural(len(order), 'queued image')} are open in other windows; "
-                                       "press **Next image** again when one is saved or skipped.",
-                                       session, gr.skip())
+            busy = (f"All {ui.plural(len(order), 'queued image')} are open in other windows; press **Next image** "
+                    "again when one is saved or skipped.")
+            return (gr.skip(), gr.skip(), busy, gr.skip(), self.queue_status(model, strategy, session), gr.skip(),
+                    gr.skip(), session, gr.skip())
         meta = workspace.sample_meta(sample_id)
         try:
             if meta is None:
