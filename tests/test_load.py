@@ -12,12 +12,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def run_benchmark(module: str, *args: str) -> tuple[dict, subprocess.CompletedProcess]:
+    """Run ``python -m benchmarks.<module> ARGS --json`` → (the JSON summary on its last line, the process)."""
+    result = subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *args, "--json"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    return json.loads(result.stdout.strip().splitlines()[-1]), result
+
+
 @pytest.mark.slow
 def test_concurrent_sessions_with_a_fine_tune_lose_nothing():
-    result = subprocess.run([sys.executable, "-m", "benchmarks.load", "--clients", "3", "--seconds", "12",
-                             "--finetune-seconds", "8", "--json"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=600)
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    summary, result = run_benchmark("load", "--clients", "3", "--seconds", "12", "--finetune-seconds", "8")
     assert summary["errors"] == 0 and summary["lost"] == 0, result.stdout[-2000:]
     assert summary["saves_acknowledged"] >= 3 and summary["requests_per_s"] > 0
     assert re.search(r" v\d+ (promoted|NOT promoted)", summary["finetune"]), summary["finetune"]  # the fast learner
@@ -26,10 +30,7 @@ def test_concurrent_sessions_with_a_fine_tune_lose_nothing():
 
 @pytest.mark.slow
 def test_a_team_on_one_queue_labels_each_image_once_through_a_kill():
-    result = subprocess.run([sys.executable, "-m", "benchmarks.team", "--annotators", "3", "--images", "12",
-                             "--kill-after-saves", "5", "--json"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=600)
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    summary, result = run_benchmark("team", "--annotators", "3", "--images", "12", "--kill-after-saves", "5")
     assert summary["handed_out_twice"] == 0 and summary["lost"] == 0 and summary["errors"] == 0, result.stdout
     assert summary["labelled"] == 12 and summary["saves_acknowledged"] == 12
     assert summary["claims_survived"] and summary["reconnects"] >= 1, result.stdout
