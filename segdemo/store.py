@@ -128,6 +128,13 @@ class SampleMeta:
         return self.state != UNLABELLED
 
 
+def _revision_of(meta: SampleMeta, restored_from: int = 0) -> Revision:
+    """The revision record of a sample's latest mask, from its meta (a mask saved before authors: "unknown")."""
+    return Revision(n=meta.mask_revision, author=meta.author or "unknown", saved=meta.updated,
+                    changed_pixels=meta.changed_pixels, model=meta.model, weights_version=meta.weights_version,
+                    restored_from=int(restored_from))
+
+
 def image_digest(image: np.ndarray) -> str:
     """sha256 hex of an RGB uint8 (H, W, 3) image's shape and pixels: equal for equal pictures."""
     image = np.ascontiguousarray(image)
@@ -406,19 +413,14 @@ class Workspace:
         """Keep ``mask`` (a palette image) as revision ``meta.revision`` of ``meta.id``, with who saved it."""
         png, record = self._revision_paths(meta.id, meta.revision)
         atomic_save_image(png, mask)
-        revision = Revision(n=meta.revision, author=meta.author, saved=meta.updated,
-                            changed_pixels=meta.changed_pixels, model=meta.model,
-                            weights_version=meta.weights_version, restored_from=int(restored_from))
-        atomic_write_text(record, json.dumps(asdict(revision), indent=1) + "\n")
+        atomic_write_text(record, json.dumps(asdict(_revision_of(meta, restored_from)), indent=1) + "\n")
 
     def _keep_revision(self, meta: SampleMeta) -> None:
         """A mask saved before revisions were kept gets its revision file before a newer one replaces it."""
         if not self._revision_paths(meta.id, meta.mask_revision)[1].is_file():
             with Image.open(self.path("masks", f"{meta.id}.png")) as mask:
                 mask.load()
-                legacy = SampleMeta(**{**asdict(meta), "revision": meta.mask_revision,
-                                       "author": meta.author or "unknown"})
-                self._write_revision(legacy, mask)
+                self._write_revision(SampleMeta(**{**asdict(meta), "revision": meta.mask_revision}), mask)
 
     def history(self, sample_id: str) -> list[Revision]:
         """Every readable revision of the sample's mask, newest first ([] for an unlabelled sample); a sample
@@ -432,9 +434,7 @@ class Workspace:
                 revisions.append(Revision(**json.loads(self._revision_paths(sample_id, n)[1].read_text())))
             except FileNotFoundError:
                 if n == meta.mask_revision:
-                    revisions.append(Revision(n=n, author=meta.author or "unknown", saved=meta.updated,
-                                              changed_pixels=meta.changed_pixels, model=meta.model,
-                                              weights_version=meta.weights_version))
+                    revisions.append(_revision_of(meta))
             except (json.JSONDecodeError, TypeError, OSError):
                 continue
         return revisions
