@@ -11,8 +11,10 @@ mask it was shown (a band of one class, different per annotator and image), ``/s
   annotator's save, next Next or the kill) or handed out after they were saved (must be 0);
 - ``lost``: acknowledged saves whose mask is not a revision of the sample on disk (must be 0);
 - saves per minute and the p50 / p95 latency of Next and Save;
-- with ``--kill-after-saves``: the claims on disk right after the kill and after the restart (they must survive),
-  and how the annotators reconnected.
+- with ``--kill-after-saves``: the kill comes while a save is in flight; the claims on disk right after the kill
+  and after the restart (they must survive), how the annotators reconnected, and how many saves the kill cut off
+  and how many of those were written before it (an image whose save was written is labelled, and is not handed
+  out again).
 """
 
 from __future__ import annotations
@@ -47,7 +49,11 @@ class Report:
     holds: list = field(default_factory=list)
     """(sample id, annotator, handed out at, released at) per Next answered."""
     acknowledged: list = field(default_factory=list)
-    """(sample id, mask) per save the app acknowledged."""
+    """(sample id, mask, at) per save the app acknowledged."""
+    saving: int = 0
+    """How many saves are in flight now (the kill waits for one, so that a save is cut off)."""
+    unacknowledged: list = field(default_factory=list)
+    """(sample id, mask) per save cut off by the kill: it may or may not have been written before the app died."""
     refused: int = 0
     errors: list = field(default_factory=list)
     reconnects: int = 0
@@ -95,7 +101,7 @@ def correction(prediction: np.ndarray, annotator: int, sample_id: str) -> np.nda
 def annotator(index: int, app: App, model: str, report: Report, done: threading.Event) -> None:
     from gradio_client import Client
 
-    client, generation, held = None, 0, None
+    client, generation, held, saving = None, 0, None, None
     while not done.is_set():
         app.up.wait()
         if client is None or generation != app.generation:
@@ -123,9 +129,16 @@ def annotator(index: int, app: App, model: str, report: Report, done: threading.
             held = (sample_id, now)
             mask = correction(rle_decode(*data["pred"], (data["h"], data["w"])), index, sample_id)
             time.sleep(0.2)  # the person paints
-            started = time.perf_counter()
-            saved = str(client.predict(painter_value(mask, data["token"]), api_name="/save"))
+            started, saving = time.perf_counter(), (sample_id, mask)
+            with report.lock:
+                report.saving += 1
+            try:
+                saved = str(client.predict(painter_value(mask, data["token"]), api_name="/save"))
+            finally:
+                with report.lock:
+                    report.saving -= 1
             report.save_s.append(time.perf_counter() - started)
+            saving = None
             released = time.monotonic()
             report.holds.append((sample_id, index, held[1], released))
             held = None
@@ -136,6 +149,10 @@ def annotator(index: int, app: App, model: str, report: Report, done: threading.
                 report.refused += 1
                 report.errors.append(f"annotator {index}: save of {sample_id} refused: {saved[:160]}")
         except Exception as err:  # the app was killed mid-request, or a real error (reported)
+            if saving is not None:
+                with report.lock:
+                    report.unacknowledged.append(saving)
+                saving = None
             if app.up.is_set() and generation == app.generation:
                 report.errors.append(f"annotator {index}: {type(err).__name__}: {str(err)[:160]}")
                 time.sleep(0.5)
@@ -157,16 +174,16 @@ def handed_out_twice(report: Report) -> int:
     return len(twice)
 
 
-def lost_saves(workspace_dir: Path, report: Report) -> int:
-    """Acknowledged masks that no revision of their sample holds."""
-    workspace, lost = Workspace(workspace_dir), 0
-    for sample_id, mask, _ in report.acknowledged:
+def kept(workspace_dir: Path, saves: list) -> int:
+    """How many of ``saves`` ((sample id, mask, ...) each) one of their sample's revisions on disk holds."""
+    workspace, found = Workspace(workspace_dir), 0
+    for sample_id, mask, *_ in saves:
         try:
-            kept = [workspace.load_revision(sample_id, r.n) for r in workspace.history(sample_id)]
+            revisions = [workspace.load_revision(sample_id, r.n) for r in workspace.history(sample_id)]
         except Exception:
-            kept = []
-        lost += not any(np.array_equal(mask, other) for other in kept)
-    return lost
+            revisions = []
+        found += any(np.array_equal(mask, other) for other in revisions)
+    return found
 
 
 def claims_on_disk(workspace_dir: Path) -> list[str]:
@@ -202,7 +219,8 @@ def main() -> int:
         for thread in threads:
             thread.start()
         while not done.is_set() and time.monotonic() - started < args.timeout:
-            if args.kill_after_saves and not kill and len(report.acknowledged) >= args.kill_after_saves:
+            if (args.kill_after_saves and not kill and len(report.acknowledged) >= args.kill_after_saves
+                    and report.saving):
                 app.kill()
                 kill = {"saves_before": len(report.acknowledged), "claims_after_kill": claims_on_disk(workspace_dir)}
                 app.start()
@@ -221,7 +239,7 @@ def main() -> int:
         "annotators": args.annotators, "images": args.images, "labelled": labelled, "seconds": round(elapsed, 1),
         "saves_acknowledged": len(report.acknowledged), "saves_per_minute": round(len(report.acknowledged)
                                                                                   / elapsed * 60, 1),
-        "handed_out_twice": handed_out_twice(report), "lost": lost_saves(workspace_dir, report),
+        "handed_out_twice": handed_out_twice(report), "lost": len(report.acknowledged) - kept(workspace_dir, report.acknowledged),
         "refused": report.refused, "errors": len(report.errors),
         "next_p50_ms": percentile_ms(report.next_s, 50), "next_p95_ms": percentile_ms(report.next_s, 95),
         "save_p50_ms": percentile_ms(report.save_s, 50), "save_p95_ms": percentile_ms(report.save_s, 95),
@@ -229,7 +247,9 @@ def main() -> int:
     if kill:
         survived = set(kill["claims_after_kill"]) <= set(kill["claims_after_restart"])
         summary.update(killed_after_saves=kill["saves_before"], claims_at_kill=len(kill["claims_after_kill"]),
-                       claims_survived=survived, reconnects=report.reconnects)
+                       claims_survived=survived, reconnects=report.reconnects,
+                       saves_cut_off=len(report.unacknowledged),
+                       saves_cut_off_written=kept(workspace_dir, report.unacknowledged))
     print(f"{args.annotators} annotators, {args.images} queued images: {labelled} labelled in {elapsed:.0f} s "
           f"({summary['saves_per_minute']} saves/min); handed out twice {summary['handed_out_twice']}, lost "
           f"{summary['lost']}, refused {report.refused}, errors {len(report.errors)}; Next p50 "
@@ -238,7 +258,8 @@ def main() -> int:
     if kill:
         print(f"kill -9 after {kill['saves_before']} saves: {len(kill['claims_after_kill'])} claims on disk, "
               f"{'all' if summary['claims_survived'] else 'NOT all'} still there after the restart; "
-              f"{report.reconnects} reconnects")
+              f"{report.reconnects} reconnects; {summary['saves_cut_off']} saves cut off by the kill, "
+              f"{summary['saves_cut_off_written']} of them written before it")
     for error in report.errors[:10]:
         print("  " + error)
     if args.json:
