@@ -239,7 +239,8 @@ def main() -> int:
         "annotators": args.annotators, "images": args.images, "labelled": labelled, "seconds": round(elapsed, 1),
         "saves_acknowledged": len(report.acknowledged), "saves_per_minute": round(len(report.acknowledged)
                                                                                   / elapsed * 60, 1),
-        "handed_out_twice": handed_out_twice(report), "lost": len(report.acknowledged) - kept(workspace_dir, report.acknowledged),
+        "handed_out_twice": handed_out_twice(report),
+        "lost": len(report.acknowledged) - kept(workspace_dir, report.acknowledged),
         "refused": report.refused, "errors": len(report.errors),
         "next_p50_ms": percentile_ms(report.next_s, 50), "next_p95_ms": percentile_ms(report.next_s, 95),
         "save_p50_ms": percentile_ms(report.save_s, 50), "save_p95_ms": percentile_ms(report.save_s, 95),
