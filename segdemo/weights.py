@@ -6,6 +6,9 @@ entry and refuses a mismatch. No pickles anywhere.
 A *partial* entry (the fast learner's versions) holds only some tensors and names its ``base`` in the entry:
 the shipped weights of its model, or a full version file beside it, each with the sha256 it was made from.
 Loading reads the base and overlays the partial tensors, so a partial version loads like any other.
+
+Tensors are read under the names the model has today: a file written before a model's layout changed (every
+shipped ``fcn8s_lite0`` file among them) loads unchanged, byte for byte, through :data:`RENAMED`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from segdemo.labels import CAMVID11, LabelSet
 SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+RENAMED: dict[str, tuple[tuple[str, str], ...]] = {"fcn8s_lite0": (("head.", "decoder.head."),)}
+"""Per model, (old prefix, new prefix) of tensor names in files written before its layout changed."""
 
 
 class WeightsError(ValueError):
@@ -118,9 +123,21 @@ class WeightsEntry:
             raise WeightsError(f"sha256 mismatch for {self.file.name}: expected {self.sha256[:12]}…, "
                                f"file has {actual[:12]}… (damaged or replaced); refusing to load it")
         try:
-            return load_file(self.file)
+            return current_names(self.model, load_file(self.file))
         except (SafetensorError, OSError, ValueError) as err:
             raise WeightsError(f"{self.file.name}: not a readable safetensors file: {err}") from err
+
+
+def current_names(model: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``tensors`` of a ``model`` file under today's names (:data:`RENAMED`); the tensors themselves untouched."""
+    renamed = {}
+    for name, tensor in tensors.items():
+        for old, new in RENAMED.get(model, ()):
+            if name.startswith(old):
+                name = new + name[len(old):]
+                break
+        renamed[name] = tensor
+    return renamed
 
 
 def safetensors_metadata(data: bytes) -> dict[str, str]:

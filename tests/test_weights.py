@@ -187,3 +187,36 @@ def test_decoders_carry_the_shared_encoder_they_were_trained_on(name):
         assert torch.equal(encoder[key], value), key
     assert {"miou", "held_out", "caveat"} <= set(entry.meta["selection"])
     assert {"cores", "seconds", "epochs", "command"} <= set(entry.meta["recipe"])
+
+
+@pytest.mark.skipif("fcn8s_lite0" not in SHIPPED, reason="no shipped fcn8s_lite0")
+def test_a_file_from_before_a_layout_change_loads_under_todays_names():
+    from safetensors.torch import load_file
+
+    entry = shipped_weights("fcn8s_lite0")
+    on_disk = load_file(entry.file)
+    assert "head.score8.weight" in on_disk, "the shipped file keeps the names it was written with"
+    state = build_model("fcn8s_lite0", weights=entry).state_dict()
+    assert set(state) == {("decoder." + k if k.startswith("head.") else k) for k in on_disk}
+    assert torch.equal(state["decoder.head.score8.weight"], on_disk["head.score8.weight"])
+    assert sha256_file(entry.file) == entry.sha256
+
+
+@pytest.mark.skipif("fcn8s_lite0" not in SHIPPED, reason="no shipped fcn8s_lite0")
+def test_a_partial_version_written_under_the_old_names_still_loads(tmp_path):
+    from safetensors.torch import save_file
+
+    from segdemo.weights import save_partial_weights
+
+    shipped = shipped_weights("fcn8s_lite0")
+    model = build_model("fcn8s_lite0", weights=shipped)
+    with torch.no_grad():
+        model.decoder.head.score32.bias.add_(1.0)
+    today = save_partial_weights(model, [model.decoder], tmp_path / "v1.safetensors", base=shipped, shipped=True,
+                                 model_name="fcn8s_lite0", labels=shipped.labels, version="v1")
+    old_file = tmp_path / "v0.safetensors"
+    save_file({f"head.{k}": v.contiguous() for k, v in model.decoder.head.state_dict().items()}, old_file)
+    before = WeightsEntry(**{**today.__dict__, "file": old_file, "sha256": sha256_file(old_file)})
+    for entry in (today, before):
+        loaded = build_model("fcn8s_lite0", weights=entry).state_dict()
+        assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())

@@ -108,18 +108,29 @@ class PretrainedEncoderMixin:
         return load_imagenet_encoder(self.encoder)
 
 
+class SharedDecoder(nn.Module):
+    """A family's decoder over the shared encoder: ``forward`` maps the encoder's five feature maps to logits at any
+    stride; ``head`` is its classifier."""
+
+    head: nn.Module
+
+    def new_head(self, num_classes: int) -> nn.Module:
+        """A fresh classifier for ``num_classes`` classes; default: a 1x1 convolution like ``head``."""
+        return nn.Conv2d(self.head.in_channels, num_classes, 1)
+
+
 class SharedEncoderModel(PretrainedEncoderMixin, SegmentationModel):
     """A family's decoder over the zoo's shared encoder (EfficientNet-Lite0 with its 1280-channel head conv).
 
-    ``decoder``: built from the encoder's ``out_channels`` (``decoder(out_channels, num_classes)``), a module
-    mapping its five feature maps (strides 2, 4, 8, 16, 32) to logits at any stride, with its 1x1 classifier as
-    ``decoder.head``. The fast learner's trunk is the encoder and its top the
+    ``decoder``: built from the encoder's ``out_channels`` (``decoder(out_channels, num_classes)``), a
+    :class:`SharedDecoder` mapping its five feature maps (strides 2, 4, 8, 16, 32) to logits at any stride, with its
+    classifier as ``decoder.head``. The fast learner's trunk is the encoder and its top the
     whole decoder, so every family's cache holds the same features.
     """
 
     shared_trunk = "lite0"
 
-    def __init__(self, *, decoder: Callable[[tuple[int, ...], int], nn.Module], num_classes: int, in_channels: int,
+    def __init__(self, *, decoder: Callable[[tuple[int, ...], int], SharedDecoder], num_classes: int, in_channels: int,
                  input_scale: float) -> None:
         from segdemo.models.encoders.efficientnet import EfficientNetLite0Encoder
 
@@ -145,4 +156,4 @@ class SharedEncoderModel(PretrainedEncoderMixin, SegmentationModel):
 
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
-        self.decoder.head = nn.Conv2d(self.decoder.head.in_channels, num_classes, 1)
+        self.decoder.head = self.decoder.new_head(num_classes)

@@ -13,8 +13,7 @@ from torch import nn
 from torchvision.models import vgg16
 from torchvision.models._utils import IntermediateLayerGetter
 
-from segdemo.models.base import PretrainedEncoderMixin, SegmentationModel
-from segdemo.models.encoders.efficientnet import EfficientNetLite0Encoder
+from segdemo.models.base import SegmentationModel, SharedDecoder, SharedEncoderModel
 from segdemo.models.encoders.resnet import ResNetTrunk
 from segdemo.models.registry import register_model
 
@@ -82,27 +81,21 @@ class FCN8s(SegmentationModel):
         self.head = FCN8sHead(self.channels, num_classes)
 
 
-class LiteFCN8s(PretrainedEncoderMixin, SegmentationModel):
-    """FCN-8s on the EfficientNet-Lite0 trunk: class scores read from its stride-8 (40 ch), stride-16 (112 ch)
-    and stride-32 features (the 1280-channel head conv, the trunk's last layer before ImageNet's classifier).
-    Its trunk is the zoo's shared encoder (all five maps, as every family over it caches them)."""
+class LiteFCN8sDecoder(SharedDecoder):
+    """FCN-8s over the shared encoder: class scores read from its stride-8 (40 ch), stride-16 (112 ch) and
+    stride-32 features (the 1280-channel head conv, the encoder's last layer before ImageNet's classifier). Its
+    classifier is the whole :class:`FCN8sHead`."""
 
-    shared_trunk = "lite0"
-
-    def __init__(self, *, num_classes: int, in_channels: int, input_scale: float) -> None:
-        super().__init__(num_classes=num_classes, in_channels=in_channels,
-                         stride=EfficientNetLite0Encoder.output_stride, input_scale=input_scale)
-        self.encoder = EfficientNetLite0Encoder(in_channels=in_channels, with_head=True)
-        self.channels = self.encoder.out_channels[2:]
+    def __init__(self, encoder_channels: tuple[int, ...], num_classes: int) -> None:
+        super().__init__()
+        self.channels = tuple(encoder_channels[-3:])
         self.head = FCN8sHead(self.channels, num_classes)
 
-    def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(self.encoder(x))
-
-    def top(self, features: tuple[torch.Tensor, ...], size: tuple[int, int]) -> torch.Tensor:
+    def forward(self, features: tuple[torch.Tensor, ...]) -> torch.Tensor:
         return self.head(*features[-3:])
 
-    reset_classifier = FCN8s.reset_classifier
+    def new_head(self, num_classes: int) -> FCN8sHead:
+        return FCN8sHead(self.channels, num_classes)
 
 
 @register_model(family="fcn", config="paper")
@@ -131,6 +124,8 @@ def fcn8s_compact(*, num_classes: int = 11, in_channels: int = 3, input_scale: f
 
 
 @register_model(family="fcn", config="pretrained")
-def fcn8s_lite0(*, num_classes: int = 11, in_channels: int = 3, input_scale: float = 1.0) -> LiteFCN8s:
-    """FCN-8s on an EfficientNet-Lite0 trunk (ImageNet-initialised for training)."""
-    return LiteFCN8s(num_classes=num_classes, in_channels=in_channels, input_scale=input_scale)
+def fcn8s_lite0(*, num_classes: int = 11, in_channels: int = 3, input_scale: float = 1.0) -> SharedEncoderModel:
+    """FCN-8s on the shared EfficientNet-Lite0 encoder (ImageNet-initialised for training). Files written before
+    it became a :class:`SharedEncoderModel` name its head ``head.*``; they load unchanged (``weights.RENAMED``)."""
+    return SharedEncoderModel(decoder=LiteFCN8sDecoder, num_classes=num_classes, in_channels=in_channels,
+                              input_scale=input_scale)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segdemo.models.base import SegmentationModel, SharedEncoderModel
+from segdemo.models.base import SegmentationModel, SharedDecoder, SharedEncoderModel
 from segdemo.models.blocks import conv_bn, separable_conv_bn_relu
 from segdemo.models.encoders.resnet import residual_stage, stem
 from segdemo.models.registry import register_model
@@ -114,7 +114,7 @@ class ResidualSegNet(SegmentationModel):
         return [self.refine, self.head]
 
 
-class LiteSegNetDecoder(nn.Module):
+class LiteSegNetDecoder(SharedDecoder):
     """SegNet's decoder over the shared encoder's maps at strides 2–32.
 
     The encoder keeps its strided convolutions; the positions SegNet's max-pooling would have chosen come from a

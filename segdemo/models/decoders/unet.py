@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segdemo.models.base import SegmentationModel, SharedEncoderModel
+from segdemo.models.base import SegmentationModel, SharedDecoder, SharedEncoderModel
 from segdemo.models.blocks import conv_bn, separable_conv_bn_relu
 from segdemo.models.encoders.resnet import residual_stage, stem
 from segdemo.models.registry import register_model
@@ -126,7 +126,7 @@ class LiteUp(nn.Module):
         return self.conv(torch.cat([skip, self.up(x)], dim=1))
 
 
-class LiteUNetDecoder(nn.Module):
+class LiteUNetDecoder(SharedDecoder):
     """U-Net's expanding path over the shared encoder's maps at strides 2–32: a 1x1 reduction of the stride-32
     map to ``bottleneck`` channels, then per level a :class:`LiteUp` (up-convolution, concatenation with the
     same-level encoder map, two separable convs) of ``widths[i]`` channels at stride 2**(i+1); logits at stride 2."""
