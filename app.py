@@ -27,7 +27,7 @@ import gradio as gr
 from segdemo import ui
 from segdemo.inference import configure_threads
 from segdemo.labels import LabelSet
-from segdemo.learning.finetune import FinetuneSettings
+from segdemo.learning.finetune_settings import FinetuneSettings
 from segdemo.queue import STRATEGIES
 from segdemo.store import StoreError
 from segdemo.web.handlers import DEFAULT_WORKSPACE, SegdemoApp

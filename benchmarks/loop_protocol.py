@@ -27,7 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from segdemo.inference import configure_threads
-from segdemo.learning.finetune import FinetuneSettings
+from segdemo.learning.finetune_settings import FinetuneSettings
 from segdemo.session import bench_loop
 
 VARIANTS = {

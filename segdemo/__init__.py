@@ -20,7 +20,8 @@ from segdemo.data import SegmentationDataset, split_ids
 from segdemo.fileio import ImageError, read_rgb
 from segdemo.inference import Prediction, Predictor
 from segdemo.labels import CAMVID11, LabelSet, colorize, dataset_labels, mask_to_palette_image, overlay
-from segdemo.learning.finetune import FinetuneJob, FinetuneSettings, JobBusy
+from segdemo.learning.finetune import FinetuneJob, JobBusy
+from segdemo.learning.finetune_settings import FinetuneSettings
 from segdemo.learning.learner import FastLearner, LearnerSettings, learn
 from segdemo.learning.train import TrainConfig, evaluate, fit
 from segdemo.metrics import ConfusionMatrix

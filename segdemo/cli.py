@@ -227,7 +227,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from segdemo.inference import configure_threads
-    from segdemo.learning.finetune import FinetuneJob, FinetuneSettings, describe
+    from segdemo.learning.finetune import FinetuneJob, describe
+    from segdemo.learning.finetune_settings import FinetuneSettings
     from segdemo.store import Workspace
 
     configure_threads()
@@ -282,7 +283,7 @@ def job_settings(pairs: list[str], option: str = "--job", **defaults):
     """``KEY=VALUE`` pairs → FinetuneSettings over ``defaults``. Keys are ``FinetuneSettings.keys()``
     (``seconds``, ``top.lr``, ``whole.lr``, ...); a key from before the split into paths (``top_lr``, ``lr``) is
     taken as the key it became, which the error for an unknown key lists."""
-    from segdemo.learning.finetune import FinetuneSettings, current_key
+    from segdemo.learning.finetune_settings import FinetuneSettings, current_key
 
     values = {}
     for pair in pairs or []:

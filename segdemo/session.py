@@ -24,13 +24,14 @@ from segdemo.data import SegmentationDataset, image_path, mask_path, read_mask, 
 from segdemo.fileio import read_rgb
 from segdemo.inference import Predictor
 from segdemo.labels import dataset_labels
-from segdemo.learning.finetune import FinetuneJob, FinetuneSettings, start_from
+from segdemo.learning.finetune import FinetuneJob
+from segdemo.learning.finetune_settings import FinetuneSettings
 from segdemo.learning.learner import FastLearner, LearnerSettings
 from segdemo.learning.train import evaluate
 from segdemo.metrics import pixel_error
 from segdemo.models import build_model
 from segdemo.picking import evenly_spaced
-from segdemo.promotion.live import LiveModel, load_live
+from segdemo.promotion.live import LiveModel, load_live, start_from
 from segdemo.store import StoreError, Workspace
 from segdemo.weights import WeightsEntry
 

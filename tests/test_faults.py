@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from tests.drawing import draw_scene
-from segdemo.learning.finetune import FinetuneJob, FinetuneSettings, WholePathSettings
+from segdemo.learning.finetune import FinetuneJob
+from segdemo.learning.finetune_settings import FinetuneSettings, WholePathSettings
 from segdemo.promotion.live import load_live
 from segdemo.store import Workspace
 
@@ -34,7 +35,8 @@ SAVER = textwrap.dedent("""
 
 FINETUNER = textwrap.dedent("""
     import sys
-    from segdemo.learning.finetune import FinetuneJob, FinetuneSettings, TopPathSettings, WholePathSettings
+    from segdemo.learning.finetune import FinetuneJob
+    from segdemo.learning.finetune_settings import FinetuneSettings, TopPathSettings, WholePathSettings
     from segdemo.store import Workspace
     job = FinetuneJob(Workspace(sys.argv[1]), "fcn8s_compact", FinetuneSettings(
         seconds=120, top=TopPathSettings(min_steps=10**6, max_steps=10**6),

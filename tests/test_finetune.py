@@ -9,9 +9,10 @@ import pytest
 from tests.drawing import draw_scene, shared_dataset
 from segdemo.data import SegmentationDataset
 from segdemo.labels import LabelSet
-from segdemo.learning.finetune import (FinetuneJob, FinetuneSettings, JobBusy, TopPathSettings, WholePathSettings,
-                                      active_job, blend_weights, current_key, describe)
+from segdemo.learning.finetune import FinetuneJob, JobBusy, active_job, describe
+from segdemo.learning.finetune_settings import FinetuneSettings, TopPathSettings, WholePathSettings, current_key
 from segdemo.learning.train import evaluate
+from segdemo.learning.whole_path import blend_weights
 from segdemo.promotion.live import load_live
 from segdemo.session import bench_loop
 from segdemo.store import StoreError, Workspace

@@ -7,7 +7,8 @@ import torch
 
 from tests.drawing import draw_scene
 from segdemo.corrections import Corrections
-from segdemo.learning.finetune import FinetuneJob, FinetuneSettings, TopPathSettings
+from segdemo.learning.finetune import FinetuneJob
+from segdemo.learning.finetune_settings import FinetuneSettings, TopPathSettings
 from segdemo.models import build_model, shipped_weights
 from segdemo.promotion.evidence import saved_matrix
 from segdemo.promotion.guard import MAX_DRIFT, decide

@@ -10,7 +10,7 @@ A run
    on the newest sample), plus, when the trunk's own classifier knows the workspace's classes, a KL term to that
    classifier's predictions on the workspace's unlabelled images (it keeps what the shipped model knew where no
    correction speaks); the steps are :func:`segdemo.learning.top_training.train_top`, shared with the Fine-tune
-   job's top path (:mod:`segdemo.learning.refine`);
+   job's top path (:mod:`segdemo.learning.top_path`);
 3. scores live and candidate on the held-out samples (pooled) and the unlabelled images (drift), and hands them
    to the one judge every learner calls (:func:`segdemo.promotion.judge.judge`: the guard with the test-then-train
    evidence of the recent saves);
@@ -37,9 +37,9 @@ from segdemo.learning.finetune import active_job
 from segdemo.learning.top_training import TopTrunk, train_top, trainable_top, trunk_entry
 from segdemo.picking import spread
 from segdemo.promotion.guard import Decision
-from segdemo.promotion.judge import judge, publish_version
+from segdemo.promotion.judge import NewVersion, judge, publish_version
 from segdemo.promotion.live import load_live
-from segdemo.store import SHIPPED, StoreError, Workspace
+from segdemo.store import StoreError, Workspace
 from segdemo.weights import WeightsError, save_partial_weights, submodule_state
 
 
@@ -77,39 +77,20 @@ class LearnerSettings:
     seed: int = 0
 
 
-@dataclass
-class LearnResult:
-    """One update. ``version`` None when nothing was written (no training sample, or cancelled);
-    ``seconds``: the whole update, ``train_seconds``: its training steps."""
-
-    model: str
-    version: str | None
-    promoted: bool
-    live: str
-    decision: Decision | None
-    samples: int
-    steps: int
-    seconds: float
-    train_seconds: float
-    stopped: str = ""
-    top: dict | None = None
-    """The trained top's state (tensors by name) and the trunk key it was trained on: where the next update
-    continues from when ``LearnerSettings.continue_candidate`` is set."""
-
-    def message(self) -> str:
-        """One line for the user: what the update did."""
-        if self.version is None:
-            return self.stopped
-        plural = "" if self.samples == 1 else "s"
-        if self.promoted:
-            return f"learned from {self.samples} sample{plural} in {self.seconds:.1f} s — {self.version} live"
-        return f"learned {self.version} from {self.samples} sample{plural} in {self.seconds:.1f} s; " + \
-            self.decision.explain(self.live)
+def describe_update(result: NewVersion) -> str:
+    """One line for the user: what an update did."""
+    if result.version is None:
+        return result.stopped
+    plural = "" if result.samples == 1 else "s"
+    if result.promoted:
+        return f"learned from {result.samples} sample{plural} in {result.seconds:.1f} s — {result.version} live"
+    return f"learned {result.version} from {result.samples} sample{plural} in {result.seconds:.1f} s; " + \
+        result.decision.explain(result.live_name)
 
 
 def learn(workspace: Workspace, model: str, settings: LearnerSettings | None = None, *,
           should_stop: Callable[[], bool] = lambda: False, trunk: TopTrunk | None = None,
-          on_trunk: Callable[[TopTrunk], None] | None = None, previous: LearnResult | None = None) -> LearnResult:
+          on_trunk: Callable[[TopTrunk], None] | None = None, previous: NewVersion | None = None) -> NewVersion:
     """One update of ``model`` in ``workspace`` (see the module docstring); raise StoreError / WeightsError when
     it cannot run. ``should_stop`` is polled between steps (a newer save: nothing is written); ``previous`` is
     the last update's result (see ``LearnerSettings.continue_candidate``)."""
@@ -124,7 +105,7 @@ def learn(workspace: Workspace, model: str, settings: LearnerSettings | None = N
 
 def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_stop: Callable[[], bool],
            trunk: TopTrunk | None, on_trunk: Callable[[TopTrunk], None] | None,
-           previous: LearnResult | None) -> LearnResult:
+           previous: NewVersion | None) -> NewVersion:
     started = time.monotonic()
     live = load_live(workspace, model)
     base, base_shipped = trunk_entry(live)
@@ -132,12 +113,12 @@ def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_s
         trunk = TopTrunk(workspace, model, base, live.model)
         if on_trunk is not None:
             on_trunk(trunk)
-    live_name = "the shipped weights" if live.source == SHIPPED else live.source
     corrections = Corrections(workspace)
     train, heldout = corrections.train, [s.id for s in corrections.heldout]
+    train_ids = [s.id for s in train]
     if not train:
-        return LearnResult(model, None, False, live_name, None, 0, 0, time.monotonic() - started, 0.0,
-                           "nothing to learn yet: save a corrected sample")
+        return NewVersion(model, None, False, None, live.source, live.described, time.monotonic() - started,
+                          stopped="nothing to learn yet: save a corrected sample")
     features, targets = trunk.training_data(train, corrections)
     unlabelled = trunk.unlabelled(settings.unlabelled, settings.new_unlabelled_per_run) \
         if trunk.teacher is not None and settings.distill else {}
@@ -150,7 +131,7 @@ def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_s
     optimizer = torch.optim.AdamW(trainable_top(student), lr=lr, weight_decay=1e-4)
     rng = random.Random(settings.seed + len(train))
     torch.manual_seed(settings.seed + len(train))
-    newest, ids = train[-1].id, [s.id for s in train]
+    newest, ids = train[-1].id, train_ids
     train_started = time.monotonic()
     steps, stopped = train_top(
         student, optimizer, choose=lambda: newest if rng.random() < settings.newest_share else rng.choice(ids),
@@ -158,19 +139,20 @@ def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_s
         crop=settings.crop, rng=rng, steps=settings.max_steps, deadline=train_started + settings.seconds,
         should_stop=should_stop)
     if stopped == "stopped":
-        return LearnResult(model, None, False, live_name, None, len(train), steps, time.monotonic() - started,
-                           time.monotonic() - train_started, "stopped for a newer save")
+        return NewVersion(model, None, False, None, live.source, live.described, time.monotonic() - started,
+                          train_ids, heldout, "stopped for a newer save", steps=steps,
+                          train_seconds=time.monotonic() - train_started)
     train_seconds = time.monotonic() - train_started
     student.eval()
 
     judged = {i: unlabelled[i] for i in spread(list(unlabelled), settings.drift_images)}
     decision = _judge(corrections, model, live, student, trunk, heldout, judged)
-    explanation = decision.explain(live_name)
+    explanation = decision.explain(live.described)
 
     def write(path, version: str) -> None:
         save_partial_weights(student, student.top_modules(), path, base=base, shipped=base_shipped, model_name=model,
                              labels=workspace.labels, version=version,
-                             meta={"parent": live.source, "learner": "fast", "train_ids": [s.id for s in train],
+                             meta={"parent": live.source, "learner": "fast", "train_ids": train_ids,
                                    "heldout_ids": heldout, "steps": steps, "seconds": round(train_seconds, 3),
                                    "guard": {**decision.to_dict(), "explanation": explanation},
                                    "recipe": {"settings": asdict(settings), "lr": lr,
@@ -180,8 +162,8 @@ def _learn(workspace: Workspace, model: str, settings: LearnerSettings, should_s
     version = publish_version(workspace, model, decision, write)
     top = {"trunk": trunk.key,
            "state": {k: v.clone() for k, v in submodule_state(student, student.top_modules()).items()}}
-    return LearnResult(model, version, decision.promote, live_name, decision, len(train), steps,
-                       time.monotonic() - started, train_seconds, top=top)
+    return NewVersion(model, version, decision.promote, decision, live.source, live.described,
+                      time.monotonic() - started, train_ids, heldout, steps=steps, train_seconds=train_seconds, top=top)
 
 
 @torch.no_grad()
@@ -201,7 +183,7 @@ class LearnerState:
 
     status: str = "idle"
     message: str = ""
-    last: LearnResult | None = None
+    last: NewVersion | None = None
     requested: float = 0.0
     finished: float = 0.0
     updates: int = 0
@@ -239,7 +221,7 @@ class FastLearner:
     def _remember_trunk(self, trunk: TopTrunk) -> None:
         self._trunk = trunk
 
-    def run_once(self, should_stop: Callable[[], bool] = lambda: False) -> LearnResult:
+    def run_once(self, should_stop: Callable[[], bool] = lambda: False) -> NewVersion:
         """One update now, in this thread, with this learner's cached features (what the thread runs per
         notify; the simulated person of :mod:`segdemo.session` calls it after each save)."""
         result = learn(self.workspace, self.model, self.settings, should_stop=should_stop, trunk=self._trunk,
@@ -268,7 +250,7 @@ class FastLearner:
                 continue
             if result.version is None and self._request.is_set():
                 continue
-            self.state.message = result.message()
+            self.state.message = describe_update(result)
             self.state.finished, self.state.updates = time.monotonic(), self.state.updates + 1
             self.state.history.append({"version": result.version, "promoted": result.promoted,
                                        "seconds": round(result.seconds, 2), "samples": result.samples,

@@ -12,6 +12,9 @@ block of images just seen (see README, "The Fine-tune button"). The run
 3. in two phases: first without the latest ``recent`` training samples, which it is then scored on against the
    predictions the live model made of them at save time (test-then-train: both saw only earlier samples), then
    with all of them. The guard judges on those recent samples pooled with the held-out ones.
+
+:func:`refine_top` trains and gathers the evidence; :func:`finetune_top` is the path as the job runs it: that, then
+the one judge and publish every learner calls (:mod:`segdemo.promotion.judge`).
 """
 
 from __future__ import annotations
@@ -19,18 +22,26 @@ from __future__ import annotations
 import copy
 import random
 import time
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
 
 from segdemo.corrections import Corrections
+from segdemo.learning.finetune_settings import FinetuneSettings
 from segdemo.learning.top_training import TopTrunk, train_top, trainable_top, trunk_entry
+from segdemo.learning.train import machine_description
+from segdemo.metrics import matrix_metrics
 from segdemo.models import SegmentationModel, build_model
 from segdemo.promotion.evidence import saved_matrix
+from segdemo.promotion.judge import NewVersion, judge, publish_version
+from segdemo.promotion.live import LiveModel
 from segdemo.store import Workspace
-from segdemo.weights import WeightsEntry
+from segdemo.weights import WeightsEntry, save_partial_weights
+
+if TYPE_CHECKING:
+    from segdemo.learning.finetune import JobState
 
 
 @dataclass
@@ -130,3 +141,57 @@ def refine_top(workspace: Workspace, model_name: str, live, settings, *, should_
                          trunk.confusion(live.model, heldout, corrections),
                          trunk.confusion(student, heldout, corrections),
                          recent_before, recent_after, trunk.drift(live.model, student, unlabelled), len(unlabelled))
+
+
+def finetune_top(workspace: Workspace, model: str, live: LiveModel, settings: FinetuneSettings, *,
+                 train_ids: list[str], heldout_ids: list[str], state: "JobState",
+                 should_stop: Callable[[], bool]) -> NewVersion:
+    """The top path as the job runs it: :func:`refine_top` on ``settings.top.threads`` threads, judged on the
+    held-out samples and the latest saves, written as a partial version and promoted if the guard says so;
+    progress goes to ``state``. ``version`` None when ``should_stop`` cancelled it."""
+    labels = workspace.labels
+    started = time.monotonic()
+    corrections = Corrections(workspace)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(settings.top.threads)
+    try:
+        refined = refine_top(workspace, model, live, settings, should_stop=should_stop,
+                             on_step=lambda step, loss, progress: state.step(step, loss, progress, "training the top"),
+                             on_message=state.say, corrections=corrections)
+    finally:
+        torch.set_num_threads(threads)
+    seconds = time.monotonic() - started
+
+    def metrics_of(matrix: np.ndarray) -> dict:
+        return matrix_metrics(matrix, labels.names, labels.ignore_index)
+
+    heldout_before = metrics_of(refined.heldout_before)
+    if refined.stopped == "cancelled":
+        return NewVersion(model, None, False, None, live.source, live.described, seconds, train_ids, heldout_ids,
+                          "cancelled", before=heldout_before)
+    before_matrix = refined.heldout_before + refined.recent_before
+    after_matrix = refined.heldout_after + refined.recent_after
+    decision = judge(workspace, model, live, before_matrix, after_matrix,
+                     images=len(heldout_ids) + len(refined.recent_ids), drift=refined.drift,
+                     recent=len(refined.recent_ids), corrections=corrections)
+    before, after = metrics_of(before_matrix), metrics_of(after_matrix)
+    metrics = {"heldout_before": heldout_before, "heldout": metrics_of(refined.heldout_after),
+               "recent_before": metrics_of(refined.recent_before), "recent": metrics_of(refined.recent_after),
+               "evidence_before": before, "evidence": after}
+    recipe = {"settings": asdict(settings), "path": "top", "lr": refined.lr, "steps": refined.steps,
+              "unlabelled_images": refined.unlabelled, "machine": machine_description()}
+
+    def write(path, version: str) -> None:
+        save_partial_weights(refined.model, refined.model.top_modules(), path, base=refined.base,
+                             shipped=refined.base_shipped, model_name=model, labels=labels, version=version,
+                             meta={"parent": live.source, "job": "top", "train_ids": train_ids,
+                                   "heldout_ids": heldout_ids, "recent_ids": refined.recent_ids,
+                                   "metrics": metrics, "seconds": round(seconds, 2),
+                                   "guard": {**decision.to_dict(), "explanation": decision.explain(live.described)},
+                                   "stopped": refined.stopped or "steps done", "created": time.time(),
+                                   "recipe": recipe})
+
+    version = publish_version(workspace, model, decision, write)
+    return NewVersion(model, version, decision.promote, decision, live.source, live.described, seconds, train_ids,
+                      heldout_ids, refined.stopped or "steps done", before=before, after=after,
+                      recent_ids=refined.recent_ids, steps=refined.steps)

@@ -1,7 +1,7 @@
 """Training a model's ``top`` on its frozen ``trunk``'s cached features: what both learners share.
 
 The fast learner (:mod:`segdemo.learning.learner`, a few seconds after each Save) and the Fine-tune job's top path
-(:mod:`segdemo.learning.refine`, longer, on a press) train only a model's top (see ``SegmentationModel.trunk``/``top``).
+(:mod:`segdemo.learning.top_path`, longer, on a press) train only a model's top (see ``SegmentationModel.trunk``/``top``).
 The trunk's features of every workspace image are computed once and kept (:mod:`segdemo.learning.features`); a step
 trains on a random stride-aligned window of one corrected sample's features (or its mirror's), plus a KL term to
 a teacher's predictions on a window of an unlabelled image, which keeps what the teacher knew where no

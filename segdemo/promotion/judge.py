@@ -5,11 +5,13 @@ Fine-tune job's top path and its whole-network path) hands its candidate to.
 pooled confusion matrices: the classes being learned (:mod:`segdemo.promotion.evidence`), whether the live classifier
 is untrained, and the drift limit, which applies only where the live classifier came with the workspace's classes
 (:func:`segdemo.promotion.evidence.came_with_classes`). :func:`publish_version` writes the candidate as the next
-version under the workspace lock and makes it live when the guard promoted it.
+version under the workspace lock and makes it live when the guard promoted it. Every learner reports its run as
+one :class:`NewVersion`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -19,6 +21,40 @@ from segdemo.corrections import Corrections
 from segdemo.promotion.evidence import learning_evidence, trained_classes
 from segdemo.promotion.guard import MAX_DRIFT, Decision, decide
 from segdemo.store import Workspace
+
+
+@dataclass
+class NewVersion:
+    """One learner's run: the fast learner's update after a Save, or a Fine-tune press on either path.
+
+    ``version`` None when nothing was written (nothing to learn, stopped for a newer save, cancelled: ``stopped``
+    says which); ``parent`` the live version it started from and ``live_name`` how messages name it; ``seconds`` the
+    whole run and ``train_seconds`` its training steps. ``before``/``after``: metrics of the live model and the
+    candidate on the evidence the guard judged (the job's; the fast learner's decision holds its figures);
+    ``recent_ids`` the latest saves scored test-then-train (the top path). ``top``: the fast learner's trained top
+    (tensors by name, and the trunk key it was trained on), where its next update may continue from."""
+
+    model: str
+    version: str | None
+    promoted: bool
+    decision: Decision | None
+    parent: str
+    live_name: str
+    seconds: float
+    train_ids: list[str] = field(default_factory=list)
+    heldout_ids: list[str] = field(default_factory=list)
+    stopped: str = ""
+    before: dict | None = None
+    after: dict | None = None
+    recent_ids: list[str] = field(default_factory=list)
+    steps: int = 0
+    train_seconds: float = 0.0
+    top: dict | None = None
+
+    @property
+    def samples(self) -> int:
+        """How many training samples it learned from."""
+        return len(self.train_ids)
 
 
 def judge(workspace: Workspace, model: str, live, before: np.ndarray, after: np.ndarray, *, images: int,

@@ -4,6 +4,7 @@ weights (with a new classifier where the workspace has another label set)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -11,7 +12,8 @@ from segdemo.data import BASE_SIZE
 from segdemo.inference import Predictor
 from segdemo.models import SegmentationModel, build_model, shipped_weights
 from segdemo.store import SHIPPED, Workspace
-from segdemo.weights import IMAGENET_MEAN, IMAGENET_STD, WeightsEntry, WeightsError
+from segdemo.weights import (IMAGENET_MEAN, IMAGENET_STD, WeightsEntry, WeightsError, resolve_entry,
+                             save_weights)
 
 
 @dataclass
@@ -30,6 +32,11 @@ class LiveModel:
     std: tuple = IMAGENET_STD
     warning: str = ""
     base_size: int | None = BASE_SIZE
+
+    @property
+    def described(self) -> str:
+        """How messages name it: "the shipped weights" or its version."""
+        return "the shipped weights" if self.source == SHIPPED else self.source
 
     def predictor(self, workspace: Workspace, name: str) -> Predictor:
         return Predictor(self.model, labels=workspace.labels, mean=self.mean, std=self.std, name=name,
@@ -69,3 +76,18 @@ def load_live(workspace: Workspace, name: str) -> LiveModel:
         return LiveModel(model, entry, label, new_head, version, tuple(entry.mean), tuple(entry.std),
                          warning="; ".join(problems), base_size=entry.base_size)
     raise WeightsError(f"no usable weights for {name}: " + "; ".join(problems))
+
+
+def start_from(workspace: Workspace, model: str, weights: str | Path) -> str:
+    """Make ``weights`` (a ``.safetensors``/``.json`` pair) the live model of ``workspace`` as a new version,
+    as if a learner had produced it; the benchmarks start from weights other than the shipped ones this way."""
+    entry = resolve_entry(weights)
+    if entry.model != model:
+        raise WeightsError(f"{entry.file.name} holds {entry.model!r}, not {model!r}")
+    version = workspace.next_version(model)
+    built = build_model(model, weights=entry)
+    save_weights(built, workspace.checkpoint_dir(model) / f"{version}.safetensors", model_name=model,
+                 labels=entry.labels, input_scale=entry.input_scale, base_size=entry.base_size, mean=entry.mean,
+                 std=entry.std, version=version, meta={"parent": SHIPPED, "source": str(entry.file)})
+    workspace.set_live(model, version)
+    return version

@@ -17,7 +17,8 @@ import gradio as gr
 import pandas as pd
 
 from segdemo import ui
-from segdemo.learning.finetune import FinetuneJob, FinetuneSettings, JobBusy, active_job
+from segdemo.learning.finetune import FinetuneJob, JobBusy, active_job
+from segdemo.learning.finetune_settings import FinetuneSettings
 from segdemo.models import shipped_weights
 from segdemo.promotion.guard import MIN_IMAGES
 from segdemo.store import SHIPPED, StoreError

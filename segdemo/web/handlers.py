@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from segdemo.learning.finetune import FinetuneSettings
+from segdemo.learning.finetune_settings import FinetuneSettings
 from segdemo.web.dataset import DatasetHandlers
 from segdemo.web.finetune_tab import FinetuneHandlers
 from segdemo.web.labelling import LabellingHandlers

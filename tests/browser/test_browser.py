@@ -236,7 +236,7 @@ def test_bad_upload_shows_a_message_and_server_keeps_serving(serve, page, tmp_pa
 
 
 def test_finetune_from_the_browser(serve, page, tmp_path):
-    from segdemo.learning.finetune import FinetuneSettings, TopPathSettings, WholePathSettings
+    from segdemo.learning.finetune_settings import FinetuneSettings, TopPathSettings, WholePathSettings
 
     # No early stopping and more steps than any budget allows, so that a run lasts its whole budget (and a long one
     # lasts until cancelled).
