@@ -10,6 +10,7 @@ mask it was shown (a band of one class, different per annotator and image), ``/s
 - ``handed_out_twice``: images handed to two annotators whose holds overlapped (a hold lasts from Next until that
   annotator's save, next Next or the kill) or handed out after they were saved (must be 0);
 - ``lost``: acknowledged saves whose mask is not a revision of the sample on disk (must be 0);
+- ``saved_twice``: samples with more than one revision (must be 0);
 - saves per minute and the p50 / p95 latency of Next and Save;
 - with ``--kill-after-saves``: the kill comes while a save is in flight; the claims on disk right after the kill
   and after the restart (they must survive), how the annotators reconnected, and how many saves the kill cut off
@@ -174,6 +175,20 @@ def handed_out_twice(report: Report) -> int:
     return len(twice)
 
 
+def cut_off_written(workspace_dir: Path, report: Report) -> int:
+    """Saves cut off by the kill whose mask is on disk, of samples no acknowledged save labelled (after the restart
+    the same annotator may be handed the image of a save the kill stopped before it was written, and paint it the
+    same way)."""
+    acknowledged = {sample_id for sample_id, *_ in report.acknowledged}
+    return kept(workspace_dir, [save for save in report.unacknowledged if save[0] not in acknowledged])
+
+
+def saved_twice(workspace_dir: Path) -> int:
+    """Samples with more than one revision: each image must be labelled once."""
+    workspace = Workspace(workspace_dir)
+    return sum(len(workspace.history(meta.id)) > 1 for meta in workspace.list_samples())
+
+
 def kept(workspace_dir: Path, saves: list) -> int:
     """How many of ``saves`` ((sample id, mask, ...) each) one of their sample's revisions on disk holds."""
     workspace, found = Workspace(workspace_dir), 0
@@ -239,7 +254,7 @@ def main() -> int:
         "annotators": args.annotators, "images": args.images, "labelled": labelled, "seconds": round(elapsed, 1),
         "saves_acknowledged": len(report.acknowledged), "saves_per_minute": round(len(report.acknowledged)
                                                                                   / elapsed * 60, 1),
-        "handed_out_twice": handed_out_twice(report),
+        "handed_out_twice": handed_out_twice(report), "saved_twice": saved_twice(workspace_dir),
         "lost": len(report.acknowledged) - kept(workspace_dir, report.acknowledged),
         "refused": report.refused, "errors": len(report.errors),
         "next_p50_ms": percentile_ms(report.next_s, 50), "next_p95_ms": percentile_ms(report.next_s, 95),
@@ -250,7 +265,7 @@ def main() -> int:
         summary.update(killed_after_saves=kill["saves_before"], claims_at_kill=len(kill["claims_after_kill"]),
                        claims_survived=survived, reconnects=report.reconnects,
                        saves_cut_off=len(report.unacknowledged),
-                       saves_cut_off_written=kept(workspace_dir, report.unacknowledged))
+                       saves_cut_off_written=cut_off_written(workspace_dir, report))
     print(f"{args.annotators} annotators, {args.images} queued images: {labelled} labelled in {elapsed:.0f} s "
           f"({summary['saves_per_minute']} saves/min); handed out twice {summary['handed_out_twice']}, lost "
           f"{summary['lost']}, refused {report.refused}, errors {len(report.errors)}; Next p50 "
