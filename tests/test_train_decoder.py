@@ -9,7 +9,7 @@ import torch
 
 from segdemo.cli import main
 from segdemo.labels import CAMVID11
-from segdemo.learning.encoder_features import STRIDE, EncodedDataset, crop_maps, random_box
+from segdemo.learning.features import STRIDE, EncodedDataset, crop_maps, random_box
 from segdemo.learning.train_decoder import DecoderConfig, evaluate_views, fit_decoder, shared_encoder
 from segdemo.models import build_model
 from segdemo.models.encoders.efficientnet import LITE_MEAN, LITE_STD, EfficientNetLite0Encoder
@@ -54,12 +54,12 @@ def test_the_cache_is_reused_and_recomputed_for_another_encoder(tiny_dataset, tm
     maps, mask = views.view(1.0, 1)
     assert [m.shape[1] for m in maps] == list(encoder.out_channels)
     assert mask.shape == (64, 96) and mask[:, -2:].eq(255).all(), "the mirrored mask has the void border on the right"
-    stamp = cache.path("scene000").stat().st_mtime_ns
+    stamp = cache.files.path("scene000").stat().st_mtime_ns
     cache.ensure("scene000")
-    assert cache.path("scene000").stat().st_mtime_ns == stamp, "a current file is not recomputed"
+    assert cache.files.path("scene000").stat().st_mtime_ns == stamp, "a current file is not recomputed"
     encoded(tiny_dataset, tmp_path / "cache", encoder, "b" * 64).ensure("scene000")
-    assert cache.path("scene000").stat().st_mtime_ns != stamp, "another encoder's file is recomputed"
-    cache.path("scene001").write_bytes(b"garbage")
+    assert cache.files.path("scene000").stat().st_mtime_ns != stamp, "another encoder's file is recomputed"
+    cache.files.path("scene001").write_bytes(b"garbage")
     assert cache.load("scene001").masks[1.0].shape == (64, 96), "an unreadable file is recomputed"
 
 

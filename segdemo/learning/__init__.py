@@ -1,8 +1,8 @@
 """How the models learn from corrections. Every learner trains a model's *top* (see :mod:`segdemo` for the words)
 and hands its candidate to :mod:`segdemo.promotion`, which judges and publishes it.
 
-- ``features``: the workspace's feature cache, a frozen encoder's maps per sample (safetensors, atomic, swept).
-- ``encoder_features``: a dataset's shared-encoder maps at a few scales and mirrors, for decoder training.
+- ``features``: the feature caches, on one stamped file store: the workspace's (a frozen trunk's maps per sample,
+  swept) and a dataset's (the shared encoder's maps at a few scales and mirrors, for decoder training).
 - ``top_training``: a top trained on cached features; shared by the learners.
 - ``losses``: the cross-entropy on corrections and the one distillation term every learner uses.
 - ``learner``: the fast learner, after each Save (a background thread per workspace and model).

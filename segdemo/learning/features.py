@@ -1,6 +1,14 @@
-"""The feature cache: what a model's frozen trunk makes of each workspace image, computed once and kept.
+"""Feature caches: what a frozen trunk makes of each image, computed once and kept, so that only a top trains.
 
-The fast learner (:mod:`segdemo.learning.learner`) trains only a model's cheap ``top`` on the features its ``trunk``
+Two caches, one file store (:class:`TensorFiles`: one safetensors file per sample, stamped with what it was computed
+from, written atomically; a file with another stamp, or one that cannot be read, reads as absent) and one way to
+cut a window out of cached maps (:func:`random_box`, :func:`crop_maps`):
+
+- :class:`FeatureCache`, the workspace's, for the learners;
+- :class:`EncodedDataset`, a dataset's under the zoo's shared encoder, for decoder training
+  (:mod:`segdemo.learning.train_decoder`).
+
+**The workspace's.** The fast learner (:mod:`segdemo.learning.learner`) trains only a model's cheap ``top`` on the features its ``trunk``
 gives (see ``SegmentationModel.trunk``); those do not change while the trunk does not, so they are computed once
 per image, at the scale the predictor feeds the model, for the image and its horizontal mirror, and stored as
 
@@ -12,10 +20,21 @@ recomputed; when a cache is opened, the folders of older trunks of the same name
 :data:`KEPT_TRUNKS` are kept). The trunk name is shared by models with the same trunk (see
 ``SegmentationModel.shared_trunk``), so switching between them recomputes nothing. Recently used entries also stay in
 memory, up to ``memory_bytes``.
+
+**A dataset's.** Every decoder in the zoo reads the same five EfficientNet-Lite0 feature maps (strides 2, 4, 8, 16,
+32; see ``models/encoders/efficientnet.py``). With the encoder frozen those maps never change, so they are computed
+once per image, for a few scales and the horizontal mirror, and a decoder's epoch costs only the decoder:
+
+    FOLDER/<sample id>.safetensors   float16 ``<scale>.<flip>.<tap>`` maps of the padded input, uint8
+                                     ``<scale>.mask`` (the mask at the run size, padded with 255)
+
+stamped with the encoder's sha256, the scales, the mirror and the base size; a file made under another encoder or
+other scales is recomputed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -29,8 +48,12 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors, save as save_tensors
 
-from segdemo.fileio import atomic_write_bytes
+from segdemo.data import image_path, mask_path, normalize, read_mask
+from segdemo.fileio import atomic_write_bytes, read_rgb
+from segdemo.geometry import model_scale, pad_to_stride, scaled_size
 from segdemo.inference import Predictor
+from segdemo.labels import LabelSet
+from segdemo.models.encoders.efficientnet import EfficientNetLite0Encoder
 from segdemo.priority import pausable
 from segdemo.store import StoreError, Workspace
 from segdemo.weights import safetensors_metadata
@@ -41,6 +64,63 @@ encoder weights, used in turn, do not evict each other)."""
 
 MEMORY_BYTES = 1 << 30
 """Default bound on the features kept in memory (the disk copy is bounded by the workspace's images)."""
+
+STRIDE = EfficientNetLite0Encoder.output_stride
+"""A dataset's inputs are padded (replicate) to multiples of the shared encoder's output stride; windows are
+aligned to it."""
+
+
+class TensorFiles:
+    """One safetensors file per name in ``folder``, stamped (metadata ``digest``) with what it was computed from."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+
+    def path(self, name: str) -> Path:
+        return self.folder / f"{name}.safetensors"
+
+    def has(self, name: str) -> bool:
+        """Whether a file exists (not whether its stamp is current)."""
+        return self.path(name).is_file()
+
+    def read(self, name: str, digest: str) -> tuple[dict[str, torch.Tensor], dict[str, str]] | None:
+        """(tensors, metadata) of the file, or None when it is absent, stamped otherwise or unreadable."""
+        try:
+            data = self.path(name).read_bytes()
+            metadata = safetensors_metadata(data)
+            if metadata.get("digest") != digest:
+                return None
+            return load_tensors(data), metadata
+        except (FileNotFoundError, SafetensorError, OSError, ValueError):
+            return None
+
+    def write(self, name: str, tensors: dict[str, torch.Tensor], digest: str,
+              metadata: dict[str, str] | None = None) -> None:
+        """Write the file atomically, stamped with ``digest``, with ``metadata`` beside the stamp."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.path(name), save_tensors(tensors, metadata={"digest": digest, **(metadata or {})}))
+
+
+def random_box(padded_size: tuple[int, int], crop: tuple[int, int], rng) -> tuple[int, int, int, int]:
+    """A random (top, left, height, width) of at most ``crop`` inside ``padded_size``, aligned to :data:`STRIDE`;
+    ``rng`` is a ``random.Random`` or numpy Generator."""
+    height = min(crop[0], padded_size[0]) // STRIDE * STRIDE
+    width = min(crop[1], padded_size[1]) // STRIDE * STRIDE
+    draw = rng.randrange if hasattr(rng, "randrange") else rng.integers
+    top = STRIDE * int(draw((padded_size[0] - height) // STRIDE + 1))
+    left = STRIDE * int(draw((padded_size[1] - width) // STRIDE + 1))
+    return top, left, height, width
+
+
+def crop_maps(maps: tuple[torch.Tensor, ...], padded_size: tuple[int, int], top: int, left: int, height: int,
+              width: int) -> tuple[torch.Tensor, ...]:
+    """The parts of feature maps (..., h_i, w_i) of a padded input of ``padded_size`` that cover the input's box
+    (top, left, height, width); every bound a multiple of the coarsest map's stride."""
+    cropped = []
+    for feature in maps:
+        stride = padded_size[0] // feature.shape[-2]
+        cropped.append(feature[..., top // stride:(top + height) // stride, left // stride:(left + width) // stride])
+    return tuple(cropped)
 
 
 @dataclass(frozen=True)
@@ -71,6 +151,7 @@ class FeatureCache:
         self.workspace, self.predictor, self.key = workspace, predictor, key
         trunk_dir = workspace.root / "cache" / "features" / workspace.check_id(trunk_name)
         self.folder = trunk_dir / key[:16]
+        self.files = TensorFiles(self.folder)
         self.memory_bytes = memory_bytes
         self._memory: OrderedDict[str, SampleFeatures] = OrderedDict()
         self._lock = threading.Lock()
@@ -103,7 +184,7 @@ class FeatureCache:
         with self._lock:
             if sample_id in self._memory:
                 return True
-        return self._path(sample_id).is_file()
+        return self.files.has(self.workspace.check_id(sample_id))
 
     def _remember(self, key: str, features: SampleFeatures) -> None:
         with self._lock:
@@ -131,28 +212,19 @@ class FeatureCache:
                 views.append(tuple(f.float().contiguous() for f in model.trunk(mirror)))
         return SampleFeatures(tuple(views), tuple(run_size), tuple(padded.shape[-2:]), tuple(image.shape[:2]))
 
-    def _path(self, sample_id: str) -> Path:
-        return self.folder / f"{self.workspace.check_id(sample_id)}.safetensors"
-
     def _write(self, sample_id: str, digest: str, features: SampleFeatures) -> None:
         tensors = {f"view{v}.{i}": t.to(torch.float16).contiguous()
                    for v, view in enumerate(features.views) for i, t in enumerate(view)}
         sizes = {"run": features.run_size, "padded": features.padded_size, "image": features.image_size}
-        metadata = {"digest": digest, **{k: f"{h}x{w}" for k, (h, w) in sizes.items()}}
-        self.folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self._path(sample_id), save_tensors(tensors, metadata=metadata))
+        self.files.write(self.workspace.check_id(sample_id), tensors, digest,
+                         {k: f"{h}x{w}" for k, (h, w) in sizes.items()})
 
     def _read(self, sample_id: str, digest: str, mirrored: bool) -> SampleFeatures | None:
         """The stored features, or None when absent, stale (another image digest) or unreadable."""
-        path = self._path(sample_id)
-        try:
-            data = path.read_bytes()
-            tensors = load_tensors(data)
-            metadata = safetensors_metadata(data)
-        except (FileNotFoundError, SafetensorError, OSError, ValueError):
+        found = self.files.read(self.workspace.check_id(sample_id), digest)
+        if found is None:
             return None
-        if metadata.get("digest") != digest:
-            return None
+        tensors, metadata = found
         views = []
         for v in range(2 if mirrored else 1):
             view = []
@@ -167,3 +239,74 @@ class FeatureCache:
             return None
         return SampleFeatures(tuple(views), run, padded, image)
 
+
+@dataclass(frozen=True)
+class SampleViews:
+    """One sample's cached views: ``features[(scale, flip)]`` five float16 (1, C, h, w) maps of the padded input;
+    ``masks[scale]`` int64 (H, W) at that padded size, 255 outside the image and on void; ``mirrored`` masks are
+    flipped on the fly."""
+
+    features: dict[tuple[float, int], tuple[torch.Tensor, ...]]
+    masks: dict[float, torch.Tensor]
+
+    def view(self, scale: float, flip: int) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        mask = self.masks[scale]
+        return self.features[(scale, flip)], (mask.flip(-1) if flip else mask)
+
+
+@torch.inference_mode()
+def encode_sample(encoder: torch.nn.Module, image: np.ndarray, mask: np.ndarray, *, scales: tuple[float, ...],
+                  flips: bool, base_size: int, mean, std) -> dict[str, torch.Tensor]:
+    """The tensors of one sample's cache file (see the module docstring)."""
+    tensors: dict[str, torch.Tensor] = {}
+    x = normalize(torch.from_numpy(image).permute(2, 0, 1), mean, std)[None]
+    target = torch.from_numpy(mask)[None, None].float()
+    for scale in scales:
+        size = scaled_size(*image.shape[:2], model_scale(*image.shape[:2], base_size * scale))
+        resized = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+        scaled_mask = F.interpolate(target, size=size, mode="nearest")
+        tensors[f"{scale}.mask"] = pad_to_stride(scaled_mask, STRIDE, 255.0)[0, 0].to(torch.uint8)
+        for flip in (0, 1) if flips else (0,):
+            view = resized.flip(-1) if flip else resized
+            for tap, feature in enumerate(encoder(pad_to_stride(view, STRIDE))):
+                tensors[f"{scale}.{flip}.{tap}"] = feature.half().contiguous()
+    return tensors
+
+
+class EncodedDataset:
+    """The cached views of a dataset's samples under one frozen encoder (``encoder_sha256`` names it)."""
+
+    def __init__(self, root: str | Path, folder: str | Path, *, labels: LabelSet, encoder: torch.nn.Module,
+                 encoder_sha256: str, scales: tuple[float, ...], flips: bool, base_size: int, mean, std) -> None:
+        self.root, self.folder = Path(root), Path(folder)
+        self.labels, self.encoder = labels, encoder.eval()
+        self.scales, self.flips, self.base_size = tuple(scales), flips, base_size
+        self.mean, self.std = mean, std
+        self.signature = json.dumps({"encoder": encoder_sha256, "scales": list(self.scales), "flips": flips,
+                                     "base_size": base_size})
+        self.files = TensorFiles(self.folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def ensure(self, sample_id: str) -> None:
+        """Compute and write the sample's file unless a current one exists."""
+        if self.files.read(sample_id, self.signature) is not None:
+            return
+        image = read_rgb(image_path(self.root, sample_id))
+        mask = read_mask(mask_path(self.root, sample_id), self.labels)
+        tensors = encode_sample(self.encoder, image, mask, scales=self.scales, flips=self.flips,
+                                base_size=self.base_size, mean=self.mean, std=self.std)
+        self.files.write(sample_id, tensors, self.signature)
+
+    def load(self, sample_id: str) -> SampleViews:
+        """The sample's views, computed first if missing."""
+        self.ensure(sample_id)
+        found = self.files.read(sample_id, self.signature)
+        if found is None:
+            raise RuntimeError(f"feature cache for {sample_id!r} could not be written to {self.folder}")
+        tensors, _ = found
+        features, masks = {}, {}
+        for scale in self.scales:
+            masks[scale] = tensors[f"{scale}.mask"].long()
+            for flip in (0, 1) if self.flips else (0,):
+                features[(scale, flip)] = tuple(tensors[f"{scale}.{flip}.{tap}"] for tap in range(5))
+        return SampleViews(features=features, masks=masks)

@@ -21,8 +21,7 @@ import torch.nn.functional as F
 
 from segdemo.corrections import Corrections
 from segdemo.inference import Predictor
-from segdemo.learning.encoder_features import crop_maps, random_box
-from segdemo.learning.features import FeatureCache, SampleFeatures
+from segdemo.learning.features import FeatureCache, SampleFeatures, crop_maps, random_box
 from segdemo.learning.losses import pixel_kl
 from segdemo.lru import LruCache
 from segdemo.metrics import ConfusionMatrix

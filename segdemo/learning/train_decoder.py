@@ -1,7 +1,7 @@
 """Training a family's decoder on the zoo's frozen shared encoder, from cached features.
 
 The encoder (the shipped ``fcn8s_lite0``'s, see :func:`shared_encoder`) never changes, so its five feature maps
-of every training image are computed once (:mod:`segdemo.learning.encoder_features`, a few scales and the mirror) and an
+of every training image are computed once (:mod:`segdemo.learning.features`, a few scales and the mirror) and an
 epoch costs only the decoder. Each step draws ``batch_size`` samples, each at a random cached scale and flip,
 and a random crop aligned to the encoder's stride, so every feature map is cropped exactly. The schedule counts
 epochs (one-cycle AdamW), a checkpoint is written after each, and a run resumes from it. No selection on the
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from segdemo.data import median_frequency
 from segdemo.labels import LabelSet
-from segdemo.learning.encoder_features import SampleViews, crop_maps, random_box
+from segdemo.learning.features import SampleViews, crop_maps, random_box
 from segdemo.learning.train import load_checkpoint, one_cycle, save_checkpoint
 from segdemo.metrics import ConfusionMatrix
 from segdemo.models import SegmentationModel, shipped_weights
@@ -172,7 +172,7 @@ def train_and_save(model_name: str, data: str | Path, out: str | Path, config: D
     from segdemo.bench import count_gflops, count_params
     from segdemo.data import split_ids
     from segdemo.labels import dataset_labels
-    from segdemo.learning.encoder_features import EncodedDataset
+    from segdemo.learning.features import EncodedDataset
     from segdemo.learning.train import machine_description
     from segdemo.models import build_model, get_spec, list_models
     from segdemo.models.encoders.efficientnet import LITE_MEAN, LITE_STD
