@@ -7,7 +7,7 @@ from segdemo.corrections import Corrections
 from segdemo.inference import Predictor
 from segdemo.labels import LabelSet
 from segdemo.models import build_model
-from segdemo.promotion.evidence import prediction_drift, recent_matrix, trained_classes
+from segdemo.promotion.evidence import changed_share, prediction_drift, recent_matrix, trained_classes
 from segdemo.lru import LruCache
 from segdemo.store import Workspace
 from tests.drawing import ANIMALS, draw_animal, draw_scene
@@ -56,3 +56,10 @@ def test_drift_is_zero_for_the_same_model_and_counts_changed_pixels(tmp_path):
     assert prediction_drift(workspace, shipped, shipped) == 0.0
     other = Predictor(build_model("fcn8s_compact", num_classes=11), base_size=None)
     assert 0.0 < prediction_drift(workspace, shipped, other) <= 1.0
+
+
+def test_drift_is_the_share_of_changed_pixels_pooled_over_images():
+    live = [np.zeros((2, 2), np.uint8), np.zeros((4, 3), np.uint8)]
+    candidate = [np.array([[0, 1], [0, 0]], np.uint8), np.ones((4, 3), np.uint8)]
+    assert changed_share(zip(live, candidate)) == 13 / 16
+    assert changed_share([]) is None

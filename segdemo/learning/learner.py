@@ -171,9 +171,9 @@ def _judge(corrections: Corrections, model: str, live, student, trunk: TopTrunk,
            unlabelled: dict) -> Decision:
     """The guard's decision on ``student``; the live model's predictions are remembered per live version."""
     memo = f"{live.version}:{live.entry.sha256 if live.entry else ''}"
-    return judge(corrections.workspace, model, live, trunk.confusion(live.model, heldout, corrections, memo=memo),
-                 trunk.confusion(student, heldout, corrections), images=len(heldout),
-                 drift=trunk.drift(live.model, student, unlabelled, memo=memo), corrections=corrections)
+    return judge(corrections.workspace, model, live, trunk.scorer.confusion(live.model, heldout, corrections, memo=memo),
+                 trunk.scorer.confusion(student, heldout, corrections), images=len(heldout),
+                 drift=trunk.scorer.drift(live.model, student, unlabelled, memo=memo), corrections=corrections)
 
 
 @dataclass

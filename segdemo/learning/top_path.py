@@ -125,7 +125,7 @@ def refine_top(workspace: Workspace, model_name: str, live, settings, *, should_
     if stopped != "stopped" and recent:
         on_message(f"scoring it on the {len(recent)} latest samples it has not seen")
         student.eval()
-        recent_after = trunk.confusion(student, recent, corrections)
+        recent_after = trunk.scorer.confusion(student, recent, corrections)
         recent_before = saved_matrix(corrections, [corrections.by_id[i] for i in recent])
         more, stopped_late = train_top(
             student, optimizer, choose=lambda: view(rng.choice(recent) if rng.random() < 0.5 else rng.choice(ids)),
@@ -138,9 +138,9 @@ def refine_top(workspace: Workspace, model_name: str, live, settings, *, should_
     on_message("measuring the new version on the held-out samples and the unlabelled images")
     student.eval()
     return TopRefinement(student, base, base_shipped, done, stopped, lr, recent,
-                         trunk.confusion(live.model, heldout, corrections),
-                         trunk.confusion(student, heldout, corrections),
-                         recent_before, recent_after, trunk.drift(live.model, student, unlabelled), len(unlabelled))
+                         trunk.scorer.confusion(live.model, heldout, corrections),
+                         trunk.scorer.confusion(student, heldout, corrections),
+                         recent_before, recent_after, trunk.scorer.drift(live.model, student, unlabelled), len(unlabelled))
 
 
 def finetune_top(workspace: Workspace, model: str, live: LiveModel, settings: FinetuneSettings, *,

@@ -28,6 +28,7 @@ from segdemo.metrics import ConfusionMatrix
 from segdemo.models import SegmentationModel, build_model
 from segdemo.picking import spread
 from segdemo.priority import pausable, wait_for_foreground
+from segdemo.promotion.evidence import changed_share
 from segdemo.store import SHIPPED, Workspace
 from segdemo.weights import WeightsEntry, WeightsError, submodule_state
 
@@ -98,8 +99,9 @@ def random_window(features: SampleFeatures, view: int, crop: int | None,
 
 
 class TopTrunk:
-    """The feature cache, the training targets and the shipped teacher for one trunk (rebuilt when the trunk
-    changes). ``targets`` maps a sample id to (its ``updated`` time, [target, mirrored target]).
+    """What a learner trains a top on, for one trunk (rebuilt when the trunk changes): the feature cache, the
+    training targets and the shipped teacher; ``scorer`` scores tops on the same cache. ``targets`` maps a sample id
+    to (its ``updated`` time, [target, mirrored target]).
 
     Models that share a trunk (``SegmentationModel.shared_trunk``: FCN-8s, U-Net and SegNet over the shared
     Lite0 encoder) and run it with equal weights share one cache, so switching family recomputes nothing.
@@ -112,8 +114,7 @@ class TopTrunk:
         self.key = self.key_of(entry)
         self.cache = FeatureCache(workspace, live_model.shared_trunk or model, predictor, self.key)
         self.targets: dict[str, tuple[float, list[torch.Tensor]]] = {}
-        self._memo: dict[tuple, object] = {}
-        self._memo_key = ""
+        self.scorer = TopScorer(workspace, self.cache)
         self.teacher: SegmentationModel | None = None
         if entry.labels.same_classes(workspace.labels):
             self.teacher = build_model(model, weights=entry).eval()
@@ -159,6 +160,17 @@ class TopTrunk:
                 computed += not cached
         return found
 
+
+class TopScorer:
+    """Scores tops on a trunk's cached features (``cache``): confusion matrices against the corrections, and drift
+    on unlabelled images. Remembers one model's predictions (the live model's) while it stays the same, so they are
+    computed once per live version, not once per update."""
+
+    def __init__(self, workspace: Workspace, cache: FeatureCache) -> None:
+        self.workspace, self.cache = workspace, cache
+        self._memo: dict[tuple, object] = {}
+        self._memo_key = ""
+
     def _remembered(self, memo: str, key: tuple, compute: Callable[[], object]):
         """``compute()``, kept under ``key`` while ``memo`` (what identifies the model, "" for nothing) stays
         the same: the live model's predictions are computed once per live version, not once per update."""
@@ -189,14 +201,11 @@ class TopTrunk:
               memo: str = "") -> float | None:
         """Share in [0, 1] of the ``unlabelled`` images' pixels whose class the tops of ``before`` and ``after``
         disagree on (None without images; ``memo`` keeps ``before``'s predictions, see :meth:`_remembered`)."""
-        changed = total = 0
         with pausable(*before.top_modules(), *after.top_modules()):
-            for sample_id, sample in unlabelled.items():
-                a = self._remembered(memo, ("run", sample_id), lambda: run_logits(before, sample).argmax(1))
-                b = run_logits(after, sample).argmax(1)
-                changed += int((a != b).sum())
-                total += a.numel()
-        return changed / total if total else None
+            return changed_share(
+                (self._remembered(memo, ("run", sample_id), lambda: run_logits(before, sample).argmax(1).numpy()),
+                 run_logits(after, sample).argmax(1).numpy())
+                for sample_id, sample in unlabelled.items())
 
 
 def trainable_top(model: SegmentationModel) -> list[torch.nn.Parameter]:

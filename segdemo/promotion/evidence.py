@@ -7,6 +7,8 @@ live model did on what the user works on, pooled over the latest saves.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 
 from segdemo.corrections import Corrections
@@ -113,13 +115,23 @@ def prediction_drift(workspace: Workspace, before, after, *, images: int = DRIFT
     pool = workspace.list_unlabelled()
     if not pool:
         return None
+
+    def masks():
+        for meta in spread(pool, images):
+            try:
+                image = workspace.load_image(meta.id)
+            except (StoreError, OSError):
+                continue
+            yield before.predict(image).mask, after.predict(image).mask
+
+    return changed_share(masks())
+
+
+def changed_share(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> float | None:
+    """The drift of a candidate: the share in [0, 1] of pixels whose class differs between the two masks of each
+    pair (the live model's, the candidate's; any equal shapes), pooled over the pairs; None without pixels."""
     changed = total = 0
-    for meta in spread(pool, images):
-        try:
-            image = workspace.load_image(meta.id)
-        except (StoreError, OSError):
-            continue
-        a, b = before.predict(image).mask, after.predict(image).mask
+    for a, b in pairs:
         changed += int((a != b).sum())
         total += a.size
     return changed / total if total else None
