@@ -8,7 +8,7 @@ the shipped weights of its model, or a full version file beside it, each with th
 Loading reads the base and overlays the partial tensors, so a partial version loads like any other.
 
 Tensors are read under the names the model has today: a file written before a model's layout changed (every
-shipped ``fcn8s_lite0`` file among them) loads unchanged, byte for byte, through :data:`RENAMED`.
+shipped FCN-8s file among them) loads unchanged, byte for byte, through :data:`RENAMED`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,11 @@ from segdemo.labels import CAMVID11, LabelSet
 SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-RENAMED: dict[str, tuple[tuple[str, str], ...]] = {"fcn8s_lite0": (("head.", "decoder.head."),)}
+RENAMED: dict[str, tuple[tuple[str, str], ...]] = {
+    "fcn8s_lite0": (("head.", "decoder.head."),),
+    "fcn8s_compact": (("backbone.", "encoder."),),
+    "fcn8s_vgg16": (("backbone.", "encoder."),),
+}
 """Per model, (old prefix, new prefix) of tensor names in files written before its layout changed."""
 
 

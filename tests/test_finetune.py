@@ -197,6 +197,7 @@ def test_settings_are_split_by_path_and_keys_from_before_the_split_still_work():
     assert (settings.top.lr, settings.whole.lr, settings.top.recent, settings.top.crop) == (1e-3, 2e-4, 3, None)
     assert settings.seconds == 9 and FinetuneSettings().top.lr == 3e-4, "with_values makes new settings"
     assert current_key("top_distill") == "top.distill" and current_key("crop") == "whole.crop"
+    assert current_key("whole.backbone_lr_mult") == current_key("backbone_lr_mult") == "whole.non_classifier_lr_mult"
     assert "top.lr" in FinetuneSettings.keys() and "whole.batch_size" in FinetuneSettings.keys()
     with pytest.raises(ValueError, match="whole.lr"):
         current_key("learning_rate")

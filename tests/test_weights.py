@@ -79,7 +79,7 @@ def test_other_num_classes_keeps_the_trunk_and_resets_the_head(saved):
     model, entry = saved
     adapted = build_model("fcn8s_compact", num_classes=3, weights=entry)
     assert adapted.num_classes == 3
-    assert torch.equal(adapted.backbone.layer1[0].conv1.weight, model.backbone.layer1[0].conv1.weight)
+    assert torch.equal(adapted.encoder.layer1[0].conv1.weight, model.encoder.layer1[0].conv1.weight)
 
 
 def test_missing_entry_is_a_clear_error(tmp_path):

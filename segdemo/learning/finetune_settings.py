@@ -38,11 +38,11 @@ class WholePathSettings:
     ``python -m benchmarks.loop_protocol`` (see README).
 
     ``changed_weight`` > 1 weights the pixels the user changed more; ``freeze_bn`` keeps BatchNorm statistics;
-    ``backbone_lr_mult`` scales the LR of everything but the classifier; ``l2sp`` pulls weights toward the
+    ``non_classifier_lr_mult`` scales the LR of everything but the classifier; ``l2sp`` pulls weights toward the
     starting point. Held-out checks come at least ``steps_between_checks`` steps apart (a few samples make
     one-step epochs), and ``patience`` counts checks. A new classifier (another label set) trains at ``new_head_lr``
-    with ``new_head_encoder_lr_mult`` for the whole budget with no early stopping, and without frozen BN, backbone
-    LR scaling or L2-SP: there is no trained head to stay near. ``encoder_lr_mult`` scales the LR of a pretrained
+    with ``new_head_encoder_lr_mult`` for the whole budget with no early stopping, and without frozen BN, the
+    non-classifier LR scaling or L2-SP: there is no trained head to stay near. ``encoder_lr_mult`` scales the LR of a pretrained
     encoder; ``distill`` weights a KL term to the live model's predictions on the training crops and on crops of
     ``FinetuneSettings.unlabelled`` unlabelled images (which train nothing else); ``average`` in [0, 1] blends the
     result back toward the starting weights (WiSE-FT: ``average`` x start + (1 − average) x fine-tuned).
@@ -55,7 +55,7 @@ class WholePathSettings:
     lr: float = 5e-4
     new_head_lr: float = 3e-3
     new_head_encoder_lr_mult: float = 0.1
-    backbone_lr_mult: float = 1.0
+    non_classifier_lr_mult: float = 1.0
     encoder_lr_mult: float = 1.0
     distill: float = 1.0
     average: float = 0.0
@@ -116,11 +116,18 @@ class FinetuneSettings:
                        whole=replace(self.whole, **paths["whole"]))
 
 
+RENAMED_SETTINGS = {"backbone_lr_mult": "non_classifier_lr_mult"}
+"""Settings renamed since (old field name → new), whatever their path."""
+
+
 def current_key(key: str) -> str:
     """A setting's key now: ``top_lr`` (the flat layout before the top and whole paths were split) is
-    ``top.lr``, ``lr`` is ``whole.lr``, ``recent`` is ``top.recent``; ValueError naming the keys for one that never
+    ``top.lr``, ``lr`` is ``whole.lr``, ``recent`` is ``top.recent``, ``whole.backbone_lr_mult`` is
+    ``whole.non_classifier_lr_mult`` (:data:`RENAMED_SETTINGS`); ValueError naming the keys for one that never
     existed."""
     known = FinetuneSettings.keys()
+    path, dot, name = key.rpartition(".")
+    key = path + dot + RENAMED_SETTINGS.get(name, name)
     if key in known:
         return key
     for renamed in ((f"top.{key[4:]}",) if key.startswith("top_") else (f"whole.{key}", f"top.{key}")):

@@ -52,7 +52,7 @@ class TrainConfig:
     patience: int | None = None
     val_every: int = 1
     freeze_bn: bool = False
-    backbone_lr_mult: float = 1.0
+    non_classifier_lr_mult: float = 1.0
     encoder_lr_mult: float = 1.0
     distill: float = 0.0
     l2sp: float = 0.0
@@ -183,15 +183,15 @@ def fit(model: SegmentationModel, labels: LabelSet, train_set: SegmentationDatas
     model = model.to(memory_format=torch.channels_last).train()
     head_params = {id(p) for p in model.classifier().parameters()}
     encoder_params = {id(p) for p in model.encoder_parameters()}
-    backbone = [p for p in model.parameters() if id(p) not in head_params]
+    non_classifier = [p for p in model.parameters() if id(p) not in head_params]
     groups = [
-        {"params": [p for p in backbone if id(p) in encoder_params],
-         "lr_mult": config.backbone_lr_mult * config.encoder_lr_mult},
-        {"params": [p for p in backbone if id(p) not in encoder_params], "lr_mult": config.backbone_lr_mult},
+        {"params": [p for p in non_classifier if id(p) in encoder_params],
+         "lr_mult": config.non_classifier_lr_mult * config.encoder_lr_mult},
+        {"params": [p for p in non_classifier if id(p) not in encoder_params], "lr_mult": config.non_classifier_lr_mult},
         {"params": [p for p in model.parameters() if id(p) in head_params], "lr_mult": 1.0},
     ]
     optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, weight_decay=config.weight_decay)
-    anchor = [p.detach().clone() for p in backbone] if config.l2sp > 0 else None
+    anchor = [p.detach().clone() for p in non_classifier] if config.l2sp > 0 else None
     network = DistributedDataParallel(model) if world > 1 else model
 
     start_epoch, step, best_metrics, best_epoch, history = 0, 0, None, -1, []
@@ -230,7 +230,7 @@ def fit(model: SegmentationModel, labels: LabelSet, train_set: SegmentationDatas
                     target = teacher(x).float().log_softmax(1)
                 loss = loss + config.distill * pixel_kl(logits.float().log_softmax(1), target).mean()
             if anchor is not None:
-                loss = loss + config.l2sp * sum(((p - a) ** 2).sum() for p, a in zip(backbone, anchor))
+                loss = loss + config.l2sp * sum(((p - a) ** 2).sum() for p, a in zip(non_classifier, anchor))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -60,7 +60,7 @@ def finetune_whole(workspace: Workspace, model_name: str, live: LiveModel, setti
                          augment=augment,
                          val_every=check_every if select else whole.max_epochs + 1,
                          freeze_bn=whole.freeze_bn and not new_head,
-                         backbone_lr_mult=1.0 if new_head else whole.backbone_lr_mult,
+                         non_classifier_lr_mult=1.0 if new_head else whole.non_classifier_lr_mult,
                          l2sp=0.0 if new_head else whole.l2sp, seed=settings.seed,
                          encoder_lr_mult=whole.new_head_encoder_lr_mult if new_head else whole.encoder_lr_mult,
                          distill=whole.distill,

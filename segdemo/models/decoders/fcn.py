@@ -64,13 +64,13 @@ class FCN8s(SegmentationModel):
     def __init__(self, *, trunk: nn.Module, return_layers: dict[str, str], channels: tuple[int, int, int],
                  neck: nn.Module | None, num_classes: int, in_channels: int, input_scale: float) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels, stride=32, input_scale=input_scale)
-        self.backbone = IntermediateLayerGetter(trunk, return_layers=return_layers)
+        self.encoder = IntermediateLayerGetter(trunk, return_layers=return_layers)
         self.neck = neck if neck is not None else nn.Identity()
         self.channels = channels
         self.head = FCN8sHead(channels, num_classes)
 
     def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        features = self.backbone(x)
+        features = self.encoder(x)
         return features["s8"], features["s16"], self.neck(features["s32"])
 
     def top(self, features: tuple[torch.Tensor, ...], size: tuple[int, int]) -> torch.Tensor:
