@@ -289,24 +289,29 @@ class EncodedDataset:
 
     def ensure(self, sample_id: str) -> None:
         """Compute and write the sample's file unless a current one exists."""
-        if self.files.read(sample_id, self.signature) is not None:
-            return
-        image = read_rgb(image_path(self.root, sample_id))
-        mask = read_mask(mask_path(self.root, sample_id), self.labels)
-        tensors = encode_sample(self.encoder, image, mask, scales=self.scales, flips=self.flips,
-                                base_size=self.base_size, mean=self.mean, std=self.std)
-        self.files.write(sample_id, tensors, self.signature)
+        self._tensors(sample_id)
 
     def load(self, sample_id: str) -> SampleViews:
         """The sample's views, computed first if missing."""
-        self.ensure(sample_id)
-        found = self.files.read(sample_id, self.signature)
-        if found is None:
-            raise RuntimeError(f"feature cache for {sample_id!r} could not be written to {self.folder}")
-        tensors, _ = found
+        tensors = self._tensors(sample_id)
         features, masks = {}, {}
         for scale in self.scales:
             masks[scale] = tensors[f"{scale}.mask"].long()
             for flip in (0, 1) if self.flips else (0,):
                 features[(scale, flip)] = tuple(tensors[f"{scale}.{flip}.{tap}"] for tap in range(5))
         return SampleViews(features=features, masks=masks)
+
+    def _tensors(self, sample_id: str) -> dict[str, torch.Tensor]:
+        """The tensors of the sample's current file, computed and written first when there is none."""
+        found = self.files.read(sample_id, self.signature)
+        if found is not None:
+            return found[0]
+        image = read_rgb(image_path(self.root, sample_id))
+        mask = read_mask(mask_path(self.root, sample_id), self.labels)
+        tensors = encode_sample(self.encoder, image, mask, scales=self.scales, flips=self.flips,
+                                base_size=self.base_size, mean=self.mean, std=self.std)
+        self.files.write(sample_id, tensors, self.signature)
+        found = self.files.read(sample_id, self.signature)
+        if found is None:
+            raise RuntimeError(f"feature cache for {sample_id!r} could not be written to {self.folder}")
+        return found[0]
