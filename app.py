@@ -27,7 +27,9 @@ import gradio as gr
 from segdemo import ui
 from segdemo.inference import configure_threads
 from segdemo.labels import LabelSet
+from segdemo.cli import CommandError, learner_settings
 from segdemo.learning.finetune_settings import FinetuneSettings
+from segdemo.learning.learner import LearnerSettings
 from segdemo.queue import STRATEGIES
 from segdemo.store import StoreError
 from segdemo.web.handlers import DEFAULT_WORKSPACE, SegdemoApp
@@ -63,16 +65,18 @@ class SegdemoBlocks(gr.Blocks):
 
 
 def build_demo(workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_seconds: float | None = None,
-               finetune_settings: FinetuneSettings | None = None, claim_minutes: float | None = None) -> gr.Blocks:
+               finetune_settings: FinetuneSettings | None = None, learner_settings: LearnerSettings | None = None,
+               claim_minutes: float | None = None) -> gr.Blocks:
     """The whole app for one workspace. Creates the workspace folder; loads no model until the first Segment.
 
     ``finetune_seconds``: the fine-tune budget the page starts with (default ``SEGDEMO_FINETUNE_SECONDS`` or 0,
     automatic);
     ``finetune_settings``: the other fine-tune settings (defaults of ``FinetuneSettings``);
+    ``learner_settings``: the fast learner's after each Save (defaults of ``LearnerSettings``);
     ``claim_minutes``: how long a queued image stays held by a window that does nothing with it (default 10).
     """
     app = SegdemoApp(workspace_dir, finetune_seconds=finetune_seconds, finetune_settings=finetune_settings,
-                     claim_minutes=claim_minutes)
+                     learner_settings=learner_settings, claim_minutes=claim_minutes)
     choices = app.models()
     labels: LabelSet = app.workspace().labels
     first_model = default_model(choices)
@@ -402,7 +406,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--finetune-seconds", type=float, default=None,
                         help="default fine-tune budget in seconds (default 0 = automatic: 5 s per training "
                              "sample, 40-120 s)")
+    parser.add_argument("--learner", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="the fast learner after each Save, e.g. seconds=6 on a slow machine (default 3 s)")
     args = parser.parse_args(argv)
+    try:
+        learner = learner_settings(args.learner)
+    except CommandError as err:
+        parser.error(str(err))
     if args.claim_minutes is not None and not args.claim_minutes > 0:
         parser.error("--claim-minutes must be a positive number of minutes")
     try:
@@ -414,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
               "read and delete the saved samples. Pass --auth user:password or set SEGDEMO_AUTH.", file=sys.stderr)
     configure_threads()
     try:
-        demo = build_demo(args.workspace, finetune_seconds=args.finetune_seconds, claim_minutes=args.claim_minutes)
+        demo = build_demo(args.workspace, finetune_seconds=args.finetune_seconds, learner_settings=learner,
+                          claim_minutes=args.claim_minutes)
     except StoreError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

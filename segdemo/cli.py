@@ -249,18 +249,21 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 def parse_pairs(pairs: list[str], option: str, known: list[str]) -> dict[str, object]:
     """``KEY=VALUE`` pairs → {key: value} (numbers, None, true/false and ``A:B:C`` tuples of numbers parsed);
-    CommandError for a key not in ``known`` or an empty value."""
+    CommandError for a key not in ``known``, an empty value or one that is none of those."""
     values = {}
     for pair in pairs or []:
         key, _, text = pair.partition("=")
         if key not in known or not text:
             raise CommandError(f"{option} {pair!r}: use KEY=VALUE with KEY one of {', '.join(sorted(known))}")
         lowered = text.lower()
-        if ":" in text:
-            values[key] = tuple(float(part) for part in text.split(":"))
-            continue
-        values[key] = lowered == "true" if lowered in ("true", "false") else None if lowered == "none" \
-            else float(text) if "." in text or "e" in lowered else int(text)
+        try:
+            if ":" in text:
+                values[key] = tuple(float(part) for part in text.split(":"))
+                continue
+            values[key] = lowered == "true" if lowered in ("true", "false") else None if lowered == "none" \
+                else float(text) if "." in text or "e" in lowered else int(text)
+        except ValueError:
+            raise CommandError(f"{option} {pair!r}: {text!r} is not a number, true, false or none") from None
     return values
 
 

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from segdemo import ui
+from segdemo.learning.learner import LearnerSettings
 from tests.drawing import ROAD, draw_scene
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +24,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*:UserWarning")
 def learning_app(tmp_path):
     import app
 
-    return app.SegdemoApp(tmp_path / "ws", finetune_seconds=2)
+    # A counted number of steps (the default is 3 s): the same update however busy the machine is.
+    return app.SegdemoApp(tmp_path / "ws", finetune_seconds=2,
+                          learner_settings=LearnerSettings(seconds=120, max_steps=60))
 
 
 def test_save_teaches_the_model_and_says_so(learning_app, tmp_path):

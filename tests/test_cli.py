@@ -212,3 +212,22 @@ def test_job_settings_take_the_new_keys_and_those_from_before_the_split():
     assert settings.encoder_after == 0 and settings.seconds == 5
     with pytest.raises(CommandError, match="whole.batch_size"):
         job_settings(["learning_rate=1"])
+
+
+def test_learner_settings_parse_numbers_and_refuse_what_is_not_one():
+    from segdemo.cli import CommandError, learner_settings
+
+    settings = learner_settings(["seconds=6", "max_steps=60", "crop=none", "continue_candidate=true"])
+    assert (settings.seconds, settings.max_steps, settings.crop, settings.continue_candidate) == (6, 60, None, True)
+    with pytest.raises(CommandError, match="'abc' is not a number"):
+        learner_settings(["seconds=abc"])
+    with pytest.raises(CommandError, match="max_steps"):
+        learner_settings(["steps=60"])
+
+
+def test_the_app_refuses_bad_learner_settings_before_it_starts(capsys):
+    import app
+
+    with pytest.raises(SystemExit) as exited:
+        app.main(["--learner", "seconds=soon"])
+    assert exited.value.code == 2 and "'soon' is not a number" in capsys.readouterr().err

@@ -262,10 +262,13 @@ _LEARNERS: dict[tuple[str, str], FastLearner] = {}
 _LEARNERS_LOCK = threading.Lock()
 
 
-def learner_for(workspace: Workspace, model: str) -> FastLearner:
-    """The one fast learner of ``model`` in ``workspace`` in this process."""
+def learner_for(workspace: Workspace, model: str, settings: LearnerSettings | None = None) -> FastLearner:
+    """The one fast learner of ``model`` in ``workspace`` in this process; ``settings`` (when given) apply from its
+    next update on."""
     key = (str(workspace.root), model)
     with _LEARNERS_LOCK:
         if key not in _LEARNERS:
-            _LEARNERS[key] = FastLearner(workspace, model)
+            _LEARNERS[key] = FastLearner(workspace, model, settings)
+        elif settings is not None:
+            _LEARNERS[key].settings = settings
         return _LEARNERS[key]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from segdemo.learning.finetune_settings import FinetuneSettings
+from segdemo.learning.learner import LearnerSettings
 from segdemo.web.dataset import DatasetHandlers
 from segdemo.web.finetune_tab import FinetuneHandlers
 from segdemo.web.labelling import LabellingHandlers
@@ -32,15 +33,17 @@ class SegdemoApp(SegmentHandlers, StrokeHandlers, LearningHandlers, LabellingHan
 
     Opens (or creates) ``workspace_dir`` at once, so a bad path fails at start-up; raises StoreError then.
     ``finetune_seconds``: the budget the slider starts at (default ``SEGDEMO_FINETUNE_SECONDS`` or 0, automatic).
-    ``learn_after_save``: run the fast learner after each Save (off only in tests that count versions).
+    ``learn_after_save``: run the fast learner after each Save (off only in tests that count versions);
+    ``learner_settings``: its settings (default ``LearnerSettings()``: 3 s per update).
     ``claim_minutes``: how long a queued image stays held by a window that does nothing with it (default 10).
     """
 
     def __init__(self, workspace_dir: str | Path = DEFAULT_WORKSPACE, *, finetune_seconds: float | None = None,
                  finetune_settings: FinetuneSettings | None = None, learn_after_save: bool = True,
-                 claim_minutes: float | None = None) -> None:
+                 learner_settings: LearnerSettings | None = None, claim_minutes: float | None = None) -> None:
         AppState.__init__(self, workspace_dir)
         self.learn_after_save = learn_after_save
+        self.learner_settings = learner_settings
         self._init_labelling()
         self._init_strokes()
         self._init_dataset()

@@ -3,7 +3,7 @@ line under Save says what it did ("learned from 12 samples in 3.1 s — v7 live"
 
 from __future__ import annotations
 
-from segdemo.learning.learner import FastLearner, learner_for
+from segdemo.learning.learner import FastLearner, LearnerSettings, learner_for
 from segdemo.store import Workspace
 from segdemo.web.state import Session
 
@@ -12,12 +12,14 @@ LEARN_WAIT_SECONDS = 15.0
 
 
 class LearningHandlers:
-    """Start the fast learner and report it (mixed into the app's handler class; ``learn_after_save`` set by it)."""
+    """Start the fast learner and report it (mixed into the app's handler class; ``learn_after_save`` and
+    ``learner_settings`` set by it)."""
 
     learn_after_save: bool = True
+    learner_settings: LearnerSettings | None = None
 
     def learner(self, workspace: Workspace, model: str) -> FastLearner:
-        return learner_for(workspace, model)
+        return learner_for(workspace, model, self.learner_settings)
 
     def start_learning(self, workspace: Workspace, model: str) -> None:
         """A sample was saved or masks were imported: the live ``model`` learns them in the background."""

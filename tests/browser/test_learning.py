@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from segdemo.inference import Predictor
+from segdemo.learning.learner import LearnerSettings
 from segdemo.store import Workspace
 from segdemo.ui import decode_painter_value
 from segdemo.web.models import offered_models
@@ -14,12 +15,17 @@ from tests.browser.test_browser import choose_model, open_tab, painter_state, sa
 
 pytestmark = pytest.mark.browser
 FENCE = 7
+STEPS = 60
+"""The update's steps, counted, not timed: the default 3 s give U-Net 29 steps on an idle 2-core machine and fewer
+while Chromium shares it, which turn 0.1-0.3 % of the next image's lower third Fence; 60 steps turn 7-15 % (seeds
+0-2), SegNet 12 %, FCN more (tests/browser/test_learning.py's scene replayed without the browser)."""
 
 
 @pytest.mark.parametrize("model", offered_models())
-def test_save_then_next_shows_what_the_save_taught(model, serve, page, tmp_path):
+def test_save_then_next_shows_what_the_save_taught(model, serve, page, tmp_path, monkeypatch):
     """For every family the model picker offers."""
-    url, demo, workspace_dir = serve()
+    monkeypatch.setattr("segdemo.web.learning.LEARN_WAIT_SECONDS", 60.0)
+    url, demo, workspace_dir = serve(learner_settings=LearnerSettings(seconds=600, max_steps=STEPS))
     page.goto(url)
     page.wait_for_selector("#segment-btn")
     choose_model(page, model)
@@ -56,9 +62,6 @@ def test_save_then_next_shows_what_the_save_taught(model, serve, page, tmp_path)
     shown = decode_painter_value(page.evaluate("window.segdemoPainter.value()")).mask
     before = Predictor.from_weights(model).predict(workspace.load_image(queued[0].id)).mask
     lower = slice(int(height * 2 / 3) + 4, None)
-    # One 3 s update moves FCN's score head further than a whole U-Net or SegNet decoder (34 % of the lower third
-    # turned Fence against 1.4-16 % for U-Net and 12 % for SegNet, varying with the steps 3 s allow while the
-    # browser and the server share the two cores); the shipped models paint none of it Fence, so any share of
-    # it is the save's doing.
-    assert (shown[lower] == FENCE).mean() > (before[lower] == FENCE).mean() + 0.005, \
+    # The shipped models paint (almost) none of it Fence, so a larger share is the save's doing (STEPS).
+    assert (shown[lower] == FENCE).mean() > (before[lower] == FENCE).mean() + 0.02, \
         "the next image's prediction reflects the save"
