@@ -12,7 +12,6 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from segdemo.importer import MAX_ZIP_RATIO, import_paths
