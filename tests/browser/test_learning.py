@@ -16,9 +16,9 @@ from tests.browser.test_browser import choose_model, open_tab, painter_state, sa
 pytestmark = pytest.mark.browser
 FENCE = 7
 STEPS = 60
-"""The update's steps, counted, not timed: the default 3 s give U-Net 29 steps on an idle 2-core machine and fewer
-while Chromium shares it, which turn 0.1-0.3 % of the next image's lower third Fence; 60 steps turn 7-15 % (seeds
-0-2), SegNet 12 %, FCN more (tests/browser/test_learning.py's scene replayed without the browser)."""
+"""The update's steps, counted, not timed: the default 3 s give U-Net 20-29 steps on an idle 2-core machine and fewer
+while Chromium shares it, which turn 0.02-0.3 % of the next image's lower third Fence; 60 steps turn 15 % (7-15 %
+over seeds 0-2), SegNet 12 %, FCN 49 % (``python -m benchmarks.one_save``: this scene without the browser)."""
 
 
 @pytest.mark.parametrize("model", offered_models())
