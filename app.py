@@ -25,9 +25,9 @@ from typing import Any
 import gradio as gr
 
 from segdemo import ui
+from segdemo.cli import CommandError, learner_settings
 from segdemo.inference import configure_threads
 from segdemo.labels import LabelSet
-from segdemo.cli import CommandError, learner_settings
 from segdemo.learning.finetune_settings import FinetuneSettings
 from segdemo.learning.learner import LearnerSettings
 from segdemo.queue import STRATEGIES

@@ -269,10 +269,14 @@ def parse_pairs(pairs: list[str], option: str, known: list[str]) -> dict[str, ob
 
 def settings_from_pairs(cls, pairs: list[str], option: str, **defaults):
     """``KEY=VALUE`` pairs (:func:`parse_pairs`) → an instance of the flat settings dataclass ``cls`` over
-    ``defaults``."""
+    ``defaults``; CommandError for values the settings refuse."""
     from dataclasses import fields
 
-    return cls(**{**defaults, **parse_pairs(pairs, option, [f.name for f in fields(cls)])})
+    values = parse_pairs(pairs, option, [f.name for f in fields(cls)])
+    try:
+        return cls(**{**defaults, **values})
+    except ValueError as err:
+        raise CommandError(f"{option}: {err}") from None
 
 
 def learner_settings(pairs: list[str]):

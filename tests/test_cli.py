@@ -223,6 +223,8 @@ def test_learner_settings_parse_numbers_and_refuse_what_is_not_one():
         learner_settings(["seconds=abc"])
     with pytest.raises(CommandError, match="max_steps"):
         learner_settings(["steps=60"])
+    with pytest.raises(CommandError, match="seconds > 0"):
+        learner_settings(["seconds=0"])
 
 
 def test_the_app_refuses_bad_learner_settings_before_it_starts(capsys):

@@ -76,6 +76,11 @@ class LearnerSettings:
     threads: int = 1
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if not self.seconds > 0 or self.max_steps < 1 or self.threads < 1:
+            raise ValueError("an update needs seconds > 0, max_steps >= 1 and threads >= 1, got "
+                             f"seconds={self.seconds}, max_steps={self.max_steps}, threads={self.threads}")
+
 
 def describe_update(result: NewVersion) -> str:
     """One line for the user: what an update did."""
